@@ -1,0 +1,88 @@
+# shardwise.redis — one entry point for the lab, tests, lint and benchmarks.
+#   make lab       six local Redis hosts in three zones, site.yml, how to connect
+#   make lab-down  remove the lab hosts
+#   make test      lint + unit tests + molecule scenarios (what CI runs)
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= /usr/bin/python3
+VENV := .venv
+BIN := $(VENV)/bin
+CACHE := .cache
+COLLECTION_LINK := $(CACHE)/collections/ansible_collections/shardwise/redis
+APT_PACKAGES := podman runc netavark aardvark-dns iptables uidmap debootstrap openssh-client \
+                patchelf python3-venv ca-certificates curl
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+ARCHIVE := $(CACHE)/redis-7.2.4-linux-x86_64.tar.gz
+SCENARIOS ?= default
+
+.PHONY: help deps venv archive image lab lab-down lab-status lint unit molecule test bench clean
+
+help:
+	@echo "make lab | lab-down | lab-status | test | lint | unit | molecule [SCENARIOS=...] | bench | clean"
+
+# ---------------------------------------------------------------- set-up (idempotent)
+$(CACHE)/.deps-stamp: Makefile tools/lab/podman-setup.sh
+	@mkdir -p $(CACHE)
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: apt-get install $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	@tools/lab/podman-setup.sh
+	@touch $@
+
+deps: $(CACHE)/.deps-stamp
+
+$(BIN)/.stamp: requirements/dev.txt | $(CACHE)/.deps-stamp
+	@echo "venv: installing requirements/dev.txt into $(VENV)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install -q --disable-pip-version-check -r requirements/dev.txt
+	@touch $@
+
+$(COLLECTION_LINK):
+	@mkdir -p $(dir $@)
+	@ln -sfn ../../../.. $@
+
+venv: $(BIN)/.stamp $(COLLECTION_LINK)
+
+$(ARCHIVE): tools/redis-archive/build.sh | $(BIN)/.stamp
+	@rm -f $@ $@.sha256
+	@PIP=$(BIN)/pip OUT_DIR=$(CACHE) tools/redis-archive/build.sh >/dev/null
+
+archive: $(ARCHIVE)
+
+image: deps
+	@tools/lab/image.sh >/dev/null
+
+# ---------------------------------------------------------------- lab
+lab: venv archive image
+	@tools/lab/hosts.sh up
+	@$(BIN)/ansible-playbook -i inventories/lab playbooks/site.yml
+	@tools/lab/connect.sh
+
+lab-down:
+	@tools/lab/hosts.sh down
+
+lab-status: venv
+	@tools/lab/connect.sh
+
+# ---------------------------------------------------------------- checks
+lint: venv
+	@$(BIN)/yamllint -s .
+	@$(BIN)/ansible-lint -q
+	@tools/ci/check-build.sh
+
+unit: venv
+	@$(BIN)/pytest -q tests/unit
+
+molecule: venv archive image
+	@for s in $(SCENARIOS); do tools/ci/molecule.sh $$s || exit 1; done
+
+test: lint unit molecule
+
+bench: venv archive image
+	@tools/bench/run.sh
+
+clean: lab-down
+	@rm -rf $(VENV) $(CACHE)

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Start or remove the six lab hosts: privileged systemd containers with SSH on a podman network
+# with fixed addresses. Usage: hosts.sh up|down|status
+# Names, zones and addresses mirror inventories/lab/hosts.yml.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+network=${LAB_NETWORK:-shardwise-lab}
+subnet=${LAB_SUBNET:-10.89.20.0/24}
+prefix=${subnet%.*}
+key="$top/.cache/lab/id_ed25519"
+# name  zone  last-octet
+hosts=(
+  "redis-a1 zone-a 11" "redis-a2 zone-a 12"
+  "redis-b1 zone-b 21" "redis-b2 zone-b 22"
+  "redis-c1 zone-c 31" "redis-c2 zone-c 32"
+)
+
+up() {
+  local image; image=$("$here/image.sh")
+  mkdir -p "$(dirname "$key")"
+  [ -f "$key" ] || ssh-keygen -q -t ed25519 -N '' -C shardwise-lab -f "$key"
+  podman network exists "$network" \
+    || podman network create --subnet "$subnet" --label shardwise=lab "$network" >/dev/null
+  local spec name zone octet
+  for spec in "${hosts[@]}"; do
+    read -r name zone octet <<<"$spec"
+    if podman container exists "$name"; then
+      [ "$(podman inspect -f '{{.State.Running}}' "$name")" = true ] || podman start "$name" >/dev/null
+      continue
+    fi
+    podman run -d --name "$name" --hostname "$name" --privileged \
+      --network "$network" --ip "$prefix.$octet" \
+      --label shardwise=lab --label "shardwise.zone=$zone" \
+      -v "$key.pub:/root/.ssh/authorized_keys:ro" \
+      "$image" >/dev/null
+  done
+  for spec in "${hosts[@]}"; do
+    read -r name zone octet <<<"$spec"
+    wait_ssh "$prefix.$octet" "$name"
+  done
+}
+
+wait_ssh() {
+  local addr=$1 name=$2 i
+  for i in $(seq 1 60); do
+    if ssh -i "$key" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+         -o ConnectTimeout=2 -o LogLevel=ERROR "root@$addr" true 2>/dev/null; then
+      return 0
+    fi
+    sleep 1
+  done
+  echo "lab: $name ($addr) did not answer on SSH within 60 s; 'podman logs $name' shows why" >&2
+  return 1
+}
+
+down() {
+  local spec name
+  for spec in "${hosts[@]}"; do
+    read -r name _ <<<"$spec"
+    podman rm -f -t 5 "$name" >/dev/null 2>&1 || true
+  done
+  podman network rm "$network" >/dev/null 2>&1 || true
+}
+
+status() {
+  podman ps -a --filter label=shardwise=lab --format '{{.Names}}\t{{.Status}}\t{{.Labels}}'
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac
