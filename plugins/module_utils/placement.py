@@ -1,0 +1,189 @@
+# -*- coding: utf-8 -*-
+# Copyright: shardwise.redis contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Zone-aware placement of Redis Cluster primaries and replicas. Pure Python, no I/O.
+
+The rule: a replica never lives in the same zone as its primary. Primaries are spread over the
+zones as evenly as the rule allows, and each primary's replicas come from other zones (preferring
+the next zone in rotation, so six hosts in zones a/b/c give a->b, b->c, c->a).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+CLUSTER_SLOTS = 16384
+
+
+class PlacementError(ValueError):
+    """The requested layout cannot satisfy the zone rule; the message says why and what to change."""
+
+
+def _group_by_zone(nodes):
+    zones = {}
+    for name, zone in nodes.items():
+        if not isinstance(zone, str) or not zone:
+            raise PlacementError("node %s has no zone: set redis_zone for it" % name)
+        zones.setdefault(zone, []).append(name)
+    return zones
+
+
+def primary_caps(zone_sizes, replicas, primaries):
+    """Most primaries each zone may hold so that all its other nodes can replicate out-of-zone.
+
+    Replicas living in zone z (n_z - p_z of them) must attach to primaries elsewhere, which offer
+    replicas * (P - p_z) places: n_z - p_z <= r * (P - p_z).
+    """
+    caps = {}
+    for zone, size in zone_sizes.items():
+        if replicas == 1:
+            caps[zone] = min(size, primaries) if size <= primaries else -1
+        else:
+            room = replicas * primaries - size
+            caps[zone] = min(size, room // (replicas - 1)) if room >= 0 else -1
+    return caps
+
+
+def plan_layout(nodes, replicas=1, min_primaries=3, preferred_primaries=()):
+    """Choose primaries and replicas for a new cluster.
+
+    nodes: mapping node name -> zone, in inventory order.
+    replicas: replicas per primary. preferred_primaries: names to pick first as primaries.
+    Returns a list of shards: {"primary": name, "zone": zone, "replicas": [names]}.
+    Raises PlacementError when no layout satisfies the zone rule.
+    """
+    if not isinstance(replicas, int) or replicas < 0:
+        raise PlacementError("replicas per primary must be a whole number >= 0, got %r" % (replicas,))
+    zones = _group_by_zone(nodes)
+    total = len(nodes)
+    group = replicas + 1
+    if total == 0:
+        raise PlacementError("no nodes given: put the Redis hosts in the inventory group")
+    if total % group:
+        raise PlacementError(
+            "%d nodes cannot form shards of 1 primary + %d replica(s): the node count must be a "
+            "multiple of %d (add %d or remove %d hosts, or change redis_cluster_replicas)"
+            % (total, replicas, group, group - total % group, total % group))
+    count = total // group
+    if count < min_primaries:
+        raise PlacementError(
+            "%d nodes with %d replica(s) each give %d primaries; a cluster needs at least %d "
+            "primaries to elect failovers (need %d hosts)"
+            % (total, replicas, count, min_primaries, min_primaries * group))
+    order = sorted(zones, key=lambda z: (-len(zones[z]), z))
+    if replicas == 0:
+        chosen = list(nodes)
+        return _shards(chosen, {}, nodes, sorted(zones))
+    if len(zones) < 2:
+        raise PlacementError(
+            "all %d nodes are in zone %s: a replica must live in another zone than its primary, so "
+            "spread the hosts over at least 2 zones (redis_zone)" % (total, order[0]))
+    sizes = {z: len(members) for z, members in zones.items()}
+    caps = primary_caps(sizes, replicas, count)
+    for zone in order:
+        if caps[zone] < 0:
+            limit = count if replicas == 1 else replicas * count
+            raise PlacementError(
+                "zone %s holds %d of %d nodes; with %d replica(s) per primary a zone may hold at "
+                "most %d (%s), or some replica would share its primary's zone: move hosts to other "
+                "zones" % (zone, sizes[zone], total, replicas, limit,
+                           "half the nodes" if replicas == 1 else "replicas x primaries"))
+    if sum(caps.values()) < count:
+        raise PlacementError(
+            "zones %s cannot host %d primaries so that every replica has its primary in another "
+            "zone (at most %s primaries per zone): spread the hosts more evenly"
+            % (", ".join("%s=%d" % (z, sizes[z]) for z in sorted(zones)), count,
+               ", ".join("%s=%d" % (z, caps[z]) for z in sorted(zones))))
+    # Spread primaries round-robin over the zones, largest zone first.
+    per_zone = dict.fromkeys(zones, 0)
+    placed = 0
+    while placed < count:
+        progressed = False
+        for zone in order:
+            if placed < count and per_zone[zone] < caps[zone]:
+                per_zone[zone] += 1
+                placed += 1
+                progressed = True
+        if not progressed:  # pragma: no cover - excluded by the caps check above
+            raise PlacementError("internal: could not place %d primaries" % count)
+    preferred = [n for n in preferred_primaries if n in nodes]
+    primaries = []
+    for zone in sorted(zones):
+        members = sorted(zones[zone], key=lambda n: (n not in preferred, list(nodes).index(n)))
+        primaries.extend(members[:per_zone[zone]])
+    assignment = assign_replicas(primaries, [n for n in nodes if n not in primaries], nodes, replicas)
+    return _shards(primaries, assignment, nodes, sorted(zones))
+
+
+def assign_replicas(primaries, candidates, zone_of, replicas):
+    """Give each primary `replicas` replicas from other zones (perfect matching or PlacementError)."""
+    zone_list = sorted(set(zone_of.values()))
+    slots = [(p, k) for p in primaries for k in range(replicas)]
+    match = {}  # slot -> replica
+    owner = {}  # replica -> slot
+
+    def preference(slot):
+        primary, k = slot
+        start = zone_list.index(zone_of[primary])
+        rotation = [zone_list[(start + 1 + k + i) % len(zone_list)] for i in range(len(zone_list))]
+        return sorted((c for c in candidates if zone_of[c] != zone_of[primary]),
+                      key=lambda c: (rotation.index(zone_of[c]), candidates.index(c)))
+
+    # Greedy pass for the natural rotation, then augmenting paths (Kuhn) for whatever is left.
+    for slot in slots:
+        for cand in preference(slot):
+            if cand not in owner:
+                match[slot], owner[cand] = cand, slot
+                break
+
+    def augment(slot, seen):
+        for cand in preference(slot):
+            if cand in seen:
+                continue
+            seen.add(cand)
+            if cand not in owner or augment(owner[cand], seen):
+                match[slot], owner[cand] = cand, slot
+                return True
+        return False
+
+    for slot in slots:
+        if slot not in match and not augment(slot, set()):
+            raise PlacementError(
+                "no replica outside zone %s is left for primary %s: spread the hosts more evenly"
+                % (zone_of[slot[0]], slot[0]))
+    result = {p: [] for p in primaries}
+    for (primary, k) in slots:
+        result[primary].append(match[(primary, k)])
+    return result
+
+
+def _shards(primaries, assignment, zone_of, zone_list):
+    ordered = sorted(primaries, key=lambda p: (zone_list.index(zone_of[p]), list(zone_of).index(p)))
+    return [{"primary": p, "zone": zone_of[p], "replicas": list(assignment.get(p, []))} for p in ordered]
+
+
+def zone_violations(shards, zone_of):
+    """Replicas that share their primary's zone: list of (replica, primary, zone)."""
+    found = []
+    for shard in shards:
+        pzone = zone_of.get(shard["primary"])
+        for replica in shard["replicas"]:
+            if pzone is not None and zone_of.get(replica) == pzone:
+                found.append((replica, shard["primary"], pzone))
+    return found
+
+
+def slot_ranges(count, total=CLUSTER_SLOTS):
+    """Split the slots evenly over `count` primaries, as redis-cli --cluster create does."""
+    if count < 1:
+        raise PlacementError("cannot split slots over %d primaries" % count)
+    per = total / count
+    ranges, first, cursor = [], 0, 0.0
+    for i in range(count):
+        last = int(round(cursor + per - 1))
+        if last > total - 1 or i == count - 1:
+            last = total - 1
+        ranges.append((first, last))
+        first = last + 1
+        cursor += per
+    return ranges

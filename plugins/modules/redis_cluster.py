@@ -1,0 +1,154 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: shardwise.redis contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: redis_cluster
+short_description: Form a zone-aware Redis 7.2 Cluster, or finish a half-formed one
+version_added: 0.1.0
+description:
+  - Reads every node's C(CLUSTER NODES) and plans the actions (C(CLUSTER MEET), C(CLUSTER
+    ADDSLOTSRANGE), C(CLUSTER REPLICATE)) that make the inventory nodes one cluster with all 16384
+    slots covered and O(replicas) replicas per primary, no replica in its primary's zone.
+  - Check mode returns the plan without touching any node; diff mode shows the topology before and
+    after.
+  - Idempotent and resumable. A half-formed cluster (an interrupted run) is finished, not re-created.
+    An existing cluster keeps its roles, so primaries moved by failover are accepted; replicas that
+    share their primary's zone are reported in RV(zone_violations), not moved (the failover runbook
+    repairs them).
+  - It never migrates slots or removes nodes; nodes left over once every slot is covered are
+    reported for C(playbooks/add_shard.yml).
+extends_documentation_fragment:
+  - shardwise.redis.connection
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+options:
+  replicas:
+    description: Replicas per primary.
+    type: int
+    default: 1
+  min_primaries:
+    description: Fewest primaries a new cluster may have (failover elections need a majority).
+    type: int
+    default: 3
+  wait_timeout:
+    description: Seconds to wait for gossip between phases and for C(cluster_state:ok) at the end.
+    type: int
+    default: 120
+author:
+  - shardwise.redis developers
+"""
+
+EXAMPLES = r"""
+- name: Form the cluster from the inventory's zone labels (run on one node)
+  shardwise.redis.redis_cluster:
+    nodes: "{{ groups['redis'] | shardwise.redis.cluster_nodes(hostvars) }}"
+    replicas: 1
+    login_password: "{{ redis_admin_password }}"
+  run_once: true
+
+- name: Show what would be done
+  shardwise.redis.redis_cluster:
+    nodes:
+      - {name: redis-a1, host: 10.0.1.11, zone: zone-a}
+      - {name: redis-a2, host: 10.0.1.12, zone: zone-a}
+      - {name: redis-b1, host: 10.0.2.11, zone: zone-b}
+      - {name: redis-b2, host: 10.0.2.12, zone: zone-b}
+      - {name: redis-c1, host: 10.0.3.11, zone: zone-c}
+      - {name: redis-c2, host: 10.0.3.12, zone: zone-c}
+    login_password: "{{ redis_admin_password }}"
+  check_mode: true
+  register: plan
+"""
+
+RETURN = r"""
+plan:
+  description: The actions, one line each, in the order they run (or would run in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: ["CLUSTER MEET 10.0.2.11 6379 (redis-b1 joins, via redis-a1)", "CLUSTER ADDSLOTSRANGE 0 5460 on redis-a1",
+           "CLUSTER REPLICATE redis-a1 on redis-b2"]
+notes:
+  description: Things that need a person or another playbook.
+  returned: always
+  type: list
+  elements: str
+  sample: ["nodes redis-a3, redis-b3 are not part of any shard: playbooks/add_shard.yml adds them as new shards"]
+topology:
+  description: The cluster after the run (before it, in check mode).
+  returned: always
+  type: dict
+  sample:
+    nodes: {redis-a1: {id: 3f1c..., host: 10.0.1.11, port: 6379, zone: zone-a, role: primary, primary: null,
+                       slots: ["0-5460"], reachable: true, cluster_state: ok}}
+    shards: [{primary: redis-a1, zone: zone-a, replicas: [redis-b2], slots: ["0-5460"], slot_count: 5461}]
+    slots_covered: 16384
+    open_slots: []
+    zone_violations: []
+    failed_nodes: []
+    unreachable: []
+zone_violations:
+  description: Replicas sharing their primary's zone (left as they are; the failover runbook repairs them).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{replica: redis-a2, primary: redis-a1, zone: zone-a}]
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.shardwise.redis.plugins.module_utils.placement import PlacementError
+from ansible_collections.shardwise.redis.plugins.module_utils.redis_cluster import (
+    RedisCliError, WaitTimeout, apply_actions, connection_argument_spec, describe, gather, make_cli,
+    node_argument_spec, plan_cluster, predict, wait_healthy)
+
+
+def main():
+    spec = connection_argument_spec()
+    spec.update(nodes=node_argument_spec(), replicas=dict(type="int", default=1),
+                min_primaries=dict(type="int", default=3), wait_timeout=dict(type="int", default=120))
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    names = [n["name"] for n in module.params["nodes"]]
+    if len(set(names)) != len(names):
+        module.fail_json(msg="nodes: names must be unique, got %s" % ", ".join(names))
+    cli = make_cli(module)
+    inventory = module.params["nodes"]
+    topology = gather(cli, inventory)
+    try:
+        actions, notes = plan_cluster(topology, replicas=module.params["replicas"],
+                                      min_primaries=module.params["min_primaries"])
+    except (PlacementError, RedisCliError) as exc:
+        module.fail_json(msg=str(exc), topology=topology.summary(), errors=topology.errors)
+    before = topology.summary()
+    result = dict(changed=bool(actions), plan=[describe(a) for a in actions], notes=notes,
+                  zone_violations=before["zone_violations"])
+    if module._diff:
+        result["diff"] = dict(before=before, after=predict(topology, actions))
+    if module.check_mode or not actions:
+        result["topology"] = before
+        module.exit_json(**result)
+    timeout = module.params["wait_timeout"]
+    try:
+        apply_actions(cli, topology, actions, timeout, time.sleep, time.time)
+        wait_healthy(cli, inventory, timeout, time.sleep, time.time)
+    except (RedisCliError, WaitTimeout) as exc:
+        module.fail_json(msg="%s (re-run to resume: the plan is recomputed from the cluster's state)" % exc,
+                         **result)
+    after = gather(cli, inventory).summary()
+    result["topology"] = after
+    result["zone_violations"] = after["zone_violations"]
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

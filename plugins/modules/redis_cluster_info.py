@@ -1,0 +1,117 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: shardwise.redis contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: redis_cluster_info
+short_description: Read a Redis 7.2 Cluster's health, topology, zones and BullMQ queue depths
+version_added: 0.1.0
+description:
+  - Asks every inventory node for C(CLUSTER NODES) and C(CLUSTER INFO) and reports cluster state,
+    every node's role, zone, slots and health, slot coverage, open (migrating/importing) slots,
+    replicas that share a zone with their primary, and per-queue BullMQ depths when asked.
+  - Read-only. RV(healthy) and RV(problems) make it a health check for runbooks and schedulers.
+extends_documentation_fragment:
+  - shardwise.redis.connection
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+options:
+  bullmq_queues:
+    description:
+      - BullMQ queue names to report depths for. Queue C(q) uses the hash-tagged prefix
+        C(<bullmq_prefix>:{q}), so its keys look like C(bull:{critical}:critical:wait).
+    type: list
+    elements: str
+    default: []
+  bullmq_prefix:
+    description: BullMQ key prefix (before the hash tag).
+    type: str
+    default: bull
+author:
+  - shardwise.redis developers
+"""
+
+EXAMPLES = r"""
+- name: Health check
+  shardwise.redis.redis_cluster_info:
+    nodes: "{{ groups['redis'] | shardwise.redis.cluster_nodes(hostvars) }}"
+    login_password: "{{ redis_admin_password }}"
+    bullmq_queues: [critical, high, normal, low, batch, scheduled]
+  run_once: true
+  register: cluster
+
+- name: Stop when the cluster is not healthy
+  ansible.builtin.assert:
+    that: cluster.healthy
+    fail_msg: "{{ cluster.problems }}"
+"""
+
+RETURN = r"""
+healthy:
+  description: Every node reachable and C(cluster_state:ok), all slots covered, no open slots, no failed
+    node, no replica in its primary's zone.
+  returned: always
+  type: bool
+  sample: true
+problems:
+  description: What keeps RV(healthy) false, one line each.
+  returned: always
+  type: list
+  elements: str
+  sample: ["replica redis-a2 shares zone zone-a with its primary redis-a1"]
+cluster:
+  description: Topology summary.
+  returned: always
+  type: dict
+  sample:
+    nodes: {redis-a1: {id: 3f1c..., host: 10.0.1.11, port: 6379, zone: zone-a, role: primary, primary: null,
+                       slots: ["0-5460"], reachable: true, cluster_state: ok}}
+    shards: [{primary: redis-a1, zone: zone-a, replicas: [redis-b2], slots: ["0-5460"], slot_count: 5461}]
+    slots_covered: 16384
+    open_slots: []
+    zone_violations: []
+    failed_nodes: []
+    unreachable: []
+queues:
+  description: Per-queue job counts by state (BullMQ key layout).
+  returned: when O(bullmq_queues) is set
+  type: dict
+  sample: {critical: {wait: 3, active: 1, paused: 0, delayed: 0, prioritized: 0, waiting-children: 0, completed: 120, failed: 2}}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.shardwise.redis.plugins.module_utils.redis_cluster import (
+    RedisCliError, connection_argument_spec, gather, health_problems, make_cli, node_argument_spec,
+    queue_depths)
+
+
+def main():
+    spec = connection_argument_spec()
+    spec.update(nodes=node_argument_spec(), bullmq_queues=dict(type="list", elements="str", default=[]),
+                bullmq_prefix=dict(type="str", default="bull"))
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    cli = make_cli(module)
+    topology = gather(cli, module.params["nodes"])
+    summary = topology.summary()
+    problems = health_problems(topology, summary)
+    result = dict(changed=False, healthy=not problems, problems=problems, cluster=summary)
+    if module.params["bullmq_queues"]:
+        try:
+            result["queues"] = queue_depths(cli, module.params["nodes"], module.params["bullmq_prefix"],
+                                            module.params["bullmq_queues"])
+        except RedisCliError as exc:
+            result["problems"] = problems + ["queue depths: %s" % exc]
+            result["healthy"] = False
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

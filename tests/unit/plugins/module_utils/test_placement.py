@@ -1,0 +1,114 @@
+import itertools
+import random
+
+import pytest
+
+from ansible_collections.shardwise.redis.plugins.module_utils.placement import (
+    PlacementError, plan_layout, primary_caps, slot_ranges, zone_violations)
+
+
+def feasible_brute_force(zone_of, replicas):
+    """Exhaustive search: is there any primary set + replica assignment obeying the zone rule?"""
+    names = list(zone_of)
+    count = len(names) // (replicas + 1)
+    for primaries in itertools.combinations(names, count):
+        rest = [n for n in names if n not in primaries]
+        slots = [p for p in primaries for _ in range(replicas)]
+        for perm in itertools.permutations(rest):
+            if all(zone_of[r] != zone_of[p] for r, p in zip(perm, slots)):
+                return True
+    return False
+
+
+def check_layout(shards, zone_of, replicas):
+    used = [s["primary"] for s in shards] + [r for s in shards for r in s["replicas"]]
+    assert sorted(used) == sorted(zone_of), "every node used exactly once"
+    assert all(len(s["replicas"]) == replicas for s in shards)
+    assert zone_violations(shards, zone_of) == []
+
+
+def test_default_six_hosts_three_zones_rotates_a_b_c():
+    nodes = {"a1": "zone-a", "a2": "zone-a", "b1": "zone-b", "b2": "zone-b", "c1": "zone-c", "c2": "zone-c"}
+    shards = plan_layout(nodes, replicas=1)
+    assert shards == [
+        {"primary": "a1", "zone": "zone-a", "replicas": ["b2"]},
+        {"primary": "b1", "zone": "zone-b", "replicas": ["c2"]},
+        {"primary": "c1", "zone": "zone-c", "replicas": ["a2"]},
+    ]
+
+
+def test_preferred_primaries_are_kept():
+    nodes = {"a1": "a", "a2": "a", "b1": "b", "b2": "b", "c1": "c", "c2": "c"}
+    shards = plan_layout(nodes, replicas=1, preferred_primaries=["a2", "b2", "c2"])
+    assert [s["primary"] for s in shards] == ["a2", "b2", "c2"]
+    check_layout(shards, nodes, 1)
+
+
+@pytest.mark.parametrize("nodes, replicas, message", [
+    ({"a%d" % i: "a" for i in range(6)}, 1, "all 6 nodes are in zone a"),
+    ({"a1": "a", "a2": "a", "a3": "a", "a4": "a", "b1": "b", "c1": "c"}, 1, "zone a holds 4 of 6 nodes"),
+    ({"a1": "a", "b1": "b", "c1": "c", "a2": "a", "b2": "b"}, 1, "multiple of 2"),
+    ({"a1": "a", "b1": "b", "a2": "a", "b2": "b"}, 1, "at least 3 primaries"),
+    ({}, 1, "no nodes"),
+    ({"a1": "a", "b1": ""}, 0, "has no zone"),
+    ({"a1": "a"}, -1, "whole number"),
+])
+def test_infeasible_layouts_are_refused_with_a_reason(nodes, replicas, message):
+    with pytest.raises(PlacementError, match=message):
+        plan_layout(nodes, replicas=replicas)
+
+
+def test_two_zones_hold_half_each():
+    nodes = {"a1": "a", "a2": "a", "a3": "a", "b1": "b", "b2": "b", "b3": "b"}
+    shards = plan_layout(nodes, replicas=1)
+    check_layout(shards, nodes, 1)
+
+
+def test_two_replicas_go_to_two_other_zones():
+    nodes = {n: n[0] for n in ["a1", "a2", "a3", "b1", "b2", "b3", "c1", "c2", "c3"]}
+    shards = plan_layout(nodes, replicas=2)
+    check_layout(shards, nodes, 2)
+    for shard in shards:
+        assert len({nodes[r] for r in shard["replicas"]}) == 2
+
+
+def test_no_replicas_means_all_primaries():
+    nodes = {"a1": "a", "b1": "b", "c1": "c"}
+    shards = plan_layout(nodes, replicas=0)
+    assert [s["primary"] for s in shards] == ["a1", "b1", "c1"]
+
+
+@pytest.mark.parametrize("seed", range(400))
+def test_property_feasible_inputs_obey_the_rule_and_infeasible_are_refused(seed):
+    rng = random.Random(seed)
+    replicas = rng.choice([1, 1, 1, 2])
+    group = replicas + 1
+    count = rng.randint(3, 4 if replicas == 1 else 3)
+    zones = ["z%d" % i for i in range(rng.randint(1, 4))]
+    nodes = {"n%02d" % i: rng.choice(zones) for i in range(count * group)}
+    expected = feasible_brute_force(nodes, replicas)
+    try:
+        shards = plan_layout(nodes, replicas=replicas)
+    except PlacementError:
+        assert not expected, "planner refused a feasible layout %r" % nodes
+        return
+    assert expected, "brute force found no layout but planner returned one"
+    check_layout(shards, nodes, replicas)
+    # Primaries are spread: a zone has two more primaries than another only if that one is full.
+    sizes = {z: list(nodes.values()).count(z) for z in set(nodes.values())}
+    caps = primary_caps(sizes, replicas, count)
+    placed = {z: [nodes[s["primary"]] for s in shards].count(z) for z in sizes}
+    for x in sizes:
+        for y in sizes:
+            if placed[x] > placed[y] + 1:
+                assert placed[y] == caps[y], (placed, caps)
+
+
+def test_slot_ranges_match_redis_cli():
+    assert slot_ranges(3) == [(0, 5460), (5461, 10922), (10923, 16383)]
+    assert slot_ranges(4) == [(0, 4095), (4096, 8191), (8192, 12287), (12288, 16383)]
+    ranges = slot_ranges(7)
+    assert ranges[0][0] == 0 and ranges[-1][1] == 16383
+    assert all(b[0] == a[1] + 1 for a, b in zip(ranges, ranges[1:]))
+    with pytest.raises(PlacementError):
+        slot_ranges(0)

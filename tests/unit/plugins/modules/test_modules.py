@@ -1,0 +1,128 @@
+"""redis_cluster and redis_cluster_info modules with a mocked redis-cli (no real server)."""
+import json
+import os
+
+import pytest
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.shardwise.redis.plugins.modules import redis_cluster, redis_cluster_info
+
+FIX = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures")
+ADDR = {"redis-a1": "10.89.20.11", "redis-a2": "10.89.20.12", "redis-b1": "10.89.20.21",
+        "redis-b2": "10.89.20.22", "redis-c1": "10.89.20.31", "redis-c2": "10.89.20.32"}
+NODES = [dict(name=n, host=h, zone="zone-" + n[6]) for n, h in ADDR.items()]
+SECRET = "unit-test-Secret-42"
+MUTATING = ("MEET", "ADDSLOTSRANGE", "REPLICATE", "ADDSLOTS", "FAILOVER", "FORGET", "RESET", "SETSLOT")
+
+
+class Exit(Exception):
+    pass
+
+
+def run_module(module, args, answer, check_mode=False, diff=False):
+    calls = []
+
+    def run_command(self, argv, environ_update=None, **kwargs):
+        calls.append((argv, environ_update))
+        return answer(argv)
+
+    def exit_json(self, **kw):
+        raise Exit(dict(kw, failed=False))
+
+    def fail_json(self, **kw):
+        raise Exit(dict(kw, failed=True))
+
+    params = dict(args, login_password=SECRET, cli_path="/usr/local/bin/redis-cli",
+                  _ansible_check_mode=check_mode, _ansible_diff=diff)
+    with patch_module_args(params):
+        orig = (basic.AnsibleModule.run_command, basic.AnsibleModule.exit_json, basic.AnsibleModule.fail_json)
+        basic.AnsibleModule.run_command, basic.AnsibleModule.exit_json, basic.AnsibleModule.fail_json = \
+            run_command, exit_json, fail_json
+        try:
+            with pytest.raises(Exit) as result:
+                module.main()
+        finally:
+            basic.AnsibleModule.run_command, basic.AnsibleModule.exit_json, basic.AnsibleModule.fail_json = orig
+    return result.value.args[0], calls
+
+
+def command_of(argv):
+    return argv[argv.index("--no-auth-warning") + 1:]
+
+
+def fresh_answer(argv):
+    host = argv[argv.index("-h") + 1]
+    cmd = command_of(argv)
+    if cmd == ["CLUSTER", "NODES"]:
+        node_id = "%040x" % (list(ADDR.values()).index(host) + 1)
+        return 0, "%s %s:6379@16379 myself,master - 0 0 0 connected\n" % (node_id, host), ""
+    if cmd == ["CLUSTER", "INFO"]:
+        return 0, "cluster_state:fail\r\ncluster_slots_assigned:0\r\n", ""
+    return 0, "OK\n", ""
+
+
+def healthy_answer(argv):
+    host = argv[argv.index("-h") + 1]
+    cmd = command_of(argv)
+    if cmd == ["CLUSTER", "NODES"]:
+        with open(os.path.join(FIX, "nodes-healthy-%s.txt" % host.split(".")[-1])) as fh:
+            return 0, fh.read(), ""
+    if cmd == ["CLUSTER", "INFO"]:
+        with open(os.path.join(FIX, "cluster-info-ok.txt")) as fh:
+            return 0, fh.read(), ""
+    if cmd[0] in ("LLEN", "ZCARD"):
+        return 0, "2\n" if cmd[1].endswith(":wait") else "0\n", ""
+    raise AssertionError("unexpected command %s" % cmd)
+
+
+def test_check_mode_returns_the_plan_and_sends_no_mutating_command():
+    result, calls = run_module(redis_cluster, dict(nodes=NODES), fresh_answer, check_mode=True, diff=True)
+    assert result["changed"] is True and not result["failed"]
+    assert len(result["plan"]) == 11 and result["plan"][5] == "CLUSTER ADDSLOTSRANGE 0 5460 on redis-a1"
+    assert not [c for c, _ in calls if any(m in command_of(c) for m in MUTATING)]
+    assert result["diff"]["after"]["nodes"]["redis-b2"]["primary"] == "redis-a1"
+    assert result["diff"]["before"]["nodes"]["redis-b2"]["role"] == "primary"
+
+
+def test_healthy_cluster_changes_nothing():
+    result, calls = run_module(redis_cluster, dict(nodes=NODES), healthy_answer)
+    assert result["changed"] is False and result["plan"] == []
+    assert result["topology"]["slots_covered"] == 16384
+
+
+def test_secret_never_on_argv_nor_in_results():
+    result, calls = run_module(redis_cluster, dict(nodes=NODES), fresh_answer, check_mode=True, diff=True)
+    assert all(SECRET not in " ".join(argv) for argv, _ in calls)
+    assert all(env == {"REDISCLI_AUTH": SECRET} for _, env in calls)
+    assert SECRET not in json.dumps(result)
+
+
+def test_bad_layout_fails_before_any_change():
+    nodes = [dict(n, zone="zone-a") for n in NODES]
+    result, calls = run_module(redis_cluster, dict(nodes=nodes), fresh_answer)
+    assert result["failed"] and "all 6 nodes are in zone zone-a" in result["msg"]
+    assert not [c for c, _ in calls if any(m in command_of(c) for m in MUTATING)]
+
+
+def test_duplicate_names_are_refused():
+    result, _ = run_module(redis_cluster, dict(nodes=NODES + NODES[:1]), fresh_answer)
+    assert result["failed"] and "unique" in result["msg"]
+
+
+def test_info_reports_health_and_queue_depths():
+    result, calls = run_module(redis_cluster_info, dict(nodes=NODES, bullmq_queues=["critical", "low"]),
+                               healthy_answer)
+    assert result["healthy"] is True and result["problems"] == []
+    assert result["queues"]["critical"]["wait"] == 2 and result["queues"]["low"]["failed"] == 0
+    assert len(result["cluster"]["shards"]) == 3
+
+
+def test_info_flags_an_unreachable_node():
+    def answer(argv):
+        if argv[argv.index("-h") + 1] == "10.89.20.32":
+            return 1, "", "Could not connect to Redis at 10.89.20.32:6379: Connection refused"
+        return healthy_answer(argv)
+    result, _ = run_module(redis_cluster_info, dict(nodes=NODES), answer)
+    assert result["healthy"] is False
+    assert any("redis-c2 unreachable" in p and "Connection refused" in p for p in result["problems"])
