@@ -14,7 +14,7 @@ APT_PACKAGES := podman runc netavark aardvark-dns iptables uidmap debootstrap op
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 ARCHIVE := $(CACHE)/redis-7.2.4-linux-x86_64.tar.gz
-SCENARIOS ?= default
+SCENARIOS ?= default failover
 
 .PHONY: help deps venv archive image lab lab-down lab-status lint unit molecule test bench clean
 

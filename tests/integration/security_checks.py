@@ -117,6 +117,16 @@ def main():
             checks.check(b"PONG" not in data, f"{host}: plaintext PING gets no answer")
         except OSError:
             checks.check(True, f"{host}: plaintext connection refused")
+        # The cluster bus speaks TLS with mutual authentication too.
+        ctx = ssl.create_default_context(cafile=f"{pki}/ca.crt")
+        ctx.check_hostname = False
+        ctx.load_cert_chain(f"{pki}/clients/admin.crt", f"{pki}/clients/admin.key")
+        try:
+            with socket.create_connection((host, PORT + 10000), timeout=3) as raw:
+                with ctx.wrap_socket(raw) as tls:
+                    checks.check(tls.version() in ("TLSv1.2", "TLSv1.3"), f"{host}: cluster bus is TLS ({tls.version()})")
+        except (OSError, ssl.SSLError) as exc:
+            checks.check(False, f"{host}: cluster bus is TLS ({exc})")
         # TLS without a client certificate: handshake refused.
         try:
             client(host, pki, "admin", passwords["admin"], cert=False).ping()
