@@ -1,4 +1,4 @@
-# shardwise.redis — one entry point for the lab, tests, lint and benchmarks.
+# shardwise.redis — one entry point for the lab, tests and lint.
 #   make lab       six local Redis hosts in three zones, site.yml, how to connect
 #   make lab-down  remove the lab hosts
 #   make test      lint + unit tests + molecule scenarios (what CI runs)
@@ -14,12 +14,13 @@ APT_PACKAGES := podman runc netavark aardvark-dns iptables uidmap debootstrap op
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 ARCHIVE := $(CACHE)/redis-7.2.4-linux-x86_64.tar.gz
+PROMTOOL := $(CACHE)/bin/promtool
 SCENARIOS ?= default failover
 
-.PHONY: help deps venv archive image lab lab-down lab-status lint unit molecule test bench clean
+.PHONY: help deps venv archive image lab lab-down lab-status lint unit rules molecule test clean
 
 help:
-	@echo "make lab | lab-down | lab-status | test | lint | unit | molecule [SCENARIOS=...] | bench | clean"
+	@echo "make lab | lab-down | lab-status | test | lint | unit | rules | molecule [SCENARIOS=...] | clean"
 
 # ---------------------------------------------------------------- set-up (idempotent)
 $(CACHE)/.deps-stamp: Makefile tools/lab/podman-setup.sh
@@ -52,6 +53,14 @@ $(ARCHIVE): tools/redis-archive/build.sh | $(BIN)/.stamp
 
 archive: $(ARCHIVE)
 
+# promtool from Debian's prometheus package, unpacked privately (no Prometheus server is installed).
+$(PROMTOOL): | $(CACHE)/.deps-stamp
+	@mkdir -p $(CACHE)/bin $(CACHE)/promtool-deb
+	@cd $(CACHE)/promtool-deb && rm -f prometheus_*.deb && \
+	  { apt-get download -qq prometheus 2>/dev/null || { apt-get update -qq && apt-get download -qq prometheus 2>/dev/null; }; }
+	@dpkg-deb --fsys-tarfile $(CACHE)/promtool-deb/prometheus_*.deb | tar -xO ./usr/bin/promtool > $@.tmp
+	@chmod 0755 $@.tmp && mv $@.tmp $@
+
 image: deps
 	@tools/lab/image.sh >/dev/null
 
@@ -76,13 +85,14 @@ lint: venv
 unit: venv
 	@$(BIN)/pytest -q tests/unit
 
+rules: $(PROMTOOL)
+	@$(PROMTOOL) check rules roles/exporter/files/prometheus/redis-rules.yml
+	@$(PROMTOOL) test rules tests/prometheus/redis-rules.test.yml
+
 molecule: venv archive image
 	@for s in $(SCENARIOS); do tools/ci/molecule.sh $$s || exit 1; done
 
-test: lint unit molecule
-
-bench: venv archive image
-	@tools/bench/run.sh
+test: lint unit rules molecule
 
 clean: lab-down
 	@rm -rf $(VENV) $(CACHE)

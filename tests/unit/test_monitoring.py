@@ -1,0 +1,127 @@
+"""The Grafana dashboard and the Prometheus rules only use metrics the exporter really exposes.
+
+Exposed metrics come from /metrics of the lab's redis_exporter (a primary and a replica, the exporter
+role's configuration), saved in tests/unit/fixtures/exporter-metrics-*.txt.
+"""
+import json
+import os
+import re
+
+import pytest
+import yaml
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+FIX = os.path.join(ROOT, "tests", "unit", "fixtures")
+DASHBOARD = os.path.join(ROOT, "roles", "exporter", "files", "grafana", "redis-cluster.json")
+RULES = os.path.join(ROOT, "roles", "exporter", "files", "prometheus", "redis-rules.yml")
+
+FUNCTIONS = {
+    "sum", "min", "max", "avg", "count", "by", "without", "on", "ignoring", "group_left", "group_right",
+    "rate", "irate", "increase", "delta", "deriv", "label_replace", "clamp_min", "clamp_max", "and", "or",
+    "unless", "offset", "bool", "abs", "absent", "histogram_quantile", "topk", "bottomk", "time",
+}
+
+
+def exposed():
+    names = set()
+    samples = {}
+    for name in ("exporter-metrics-primary.txt", "exporter-metrics-replica.txt"):
+        with open(os.path.join(FIX, name)) as fh:
+            for line in fh:
+                if line.strip() and not line.startswith("#"):
+                    metric = re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", line).group(0)
+                    names.add(metric)
+                    samples.setdefault(metric, []).append(line)
+    return names, samples
+
+
+def rules():
+    with open(RULES) as fh:
+        return [r for g in yaml.safe_load(fh)["groups"] for r in g["rules"]]
+
+
+def metric_names(expr):
+    expr = re.sub(r'"[^"]*"', '""', expr)              # strings
+    expr = re.sub(r"\{[^}]*\}", "", expr)               # label matchers
+    expr = re.sub(r"\[[^\]]*\]", "", expr)              # ranges
+    expr = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", expr)
+    expr = re.sub(r"\$\w+", "", expr)                   # grafana variables
+    tokens = re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr)
+    return {t for t in tokens if t not in FUNCTIONS}
+
+
+def test_fixtures_hold_the_collect_script_metrics():
+    names, samples = exposed()
+    assert {"redis_up", "redis_cluster_state", "redis_script_values", "redis_slave_info"} <= names
+    keys = "".join(samples["redis_script_values"])
+    assert 'key="cluster_open_slots"' in keys and 'key="bullmq_jobs:critical:completed"' in keys
+
+
+def test_every_rule_uses_exposed_metrics():
+    names, _ = exposed()
+    recorded = {r["record"] for r in rules() if "record" in r}
+    for rule in rules():
+        unknown = metric_names(rule["expr"]) - names - recorded
+        assert not unknown, "%s uses %s" % (rule.get("alert") or rule.get("record"), unknown)
+
+
+def test_rules_have_severity_and_summary():
+    for rule in rules():
+        if "alert" in rule:
+            assert rule["labels"]["severity"] in ("warning", "critical"), rule["alert"]
+            assert rule["annotations"]["summary"], rule["alert"]
+
+
+def test_spec_alerts_are_all_there():
+    alerts = {r["alert"] for r in rules() if "alert" in r}
+    assert {"RedisMemoryHigh", "RedisMemoryCritical", "RedisClusterStateNotOk", "RedisClusterSlotsNotOk",
+            "RedisTooManyConnections", "RedisRejectedConnections", "RedisEvictions", "RedisRdbSaveFailed",
+            "RedisAofWriteFailed", "RedisSlowQueries", "RedisReplicationLag", "RedisHighCpu",
+            "RedisReplicaInPrimaryZone", "RedisClusterOpenSlots", "BullMQWaitingBacklog",
+            "BullMQFailedJobsRising", "BullMQStalledJobs"} <= alerts
+
+
+def load_dashboard():
+    with open(DASHBOARD) as fh:
+        return json.load(fh)
+
+
+def test_dashboard_has_a_datasource_variable_and_uses_it():
+    dash = load_dashboard()
+    variables = {v["name"]: v for v in dash["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
+    for panel in dash["panels"]:
+        assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
+        assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] == "${datasource}"
+
+
+@pytest.mark.parametrize("panel", load_dashboard()["panels"], ids=lambda p: p["title"])
+def test_every_panel_query_uses_exposed_metrics(panel):
+    names, _ = exposed()
+    recorded = {r["record"] for r in rules() if "record" in r}
+    for target in panel["targets"]:
+        used = metric_names(target["expr"])
+        assert used, target["expr"]
+        assert not used - names - recorded, (panel["title"], used - names - recorded)
+
+
+def test_dashboard_covers_the_asked_topics():
+    titles = " ".join(p["title"].lower() for p in load_dashboard()["panels"])
+    for topic in ("cluster state", "memory", "commands per second", "clients", "bullmq jobs waiting",
+                  "throughput", "replication", "slots"):
+        assert topic in titles, topic
+
+
+def test_metric_name_extraction():
+    assert metric_names('max by (a) (label_replace(x{k="v"}, "q", "$1", "key", "(.*)")) > 3') == {"x"}
+    assert metric_names("rate(a_total[5m]) + rate(b_total[$__rate_interval])") == {"a_total", "b_total"}
+
+
+def test_dashboard_file_is_the_generator_output():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("gen_dashboard", os.path.join(ROOT, "tools", "dev", "gen_dashboard.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.build() == load_dashboard(), "run tools/dev/gen_dashboard.py"

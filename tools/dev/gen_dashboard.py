@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Write roles/exporter/files/grafana/redis-cluster.json (Grafana dashboard, provisioning-ready).
+
+Run after editing the panel table below; tests/unit/test_monitoring.py checks every query uses
+metrics the exporter exposes.
+"""
+import json
+
+DS = {"type": "prometheus", "uid": "${datasource}"}
+SEL = 'redis_cluster=~"$cluster"'
+
+# (title, type, unit, [(expr, legend)], description)
+PANELS = [
+    ("Cluster state per node", "stat", "none", [(f'min by (node) (redis_cluster_state{{{SEL}}})', "{{node}}")],
+     "1 = cluster_state:ok as seen by each node, 0 = fail."),
+    ("Slots ok (of 16384)", "stat", "none", [(f'min(redis_cluster_slots_ok{{{SEL}}})', "slots ok")],
+     "Lowest slot coverage any node reports; anything under 16384 means part of the keyspace is down."),
+    ("Open slots", "stat", "none", [(f'sum(redis_script_values{{{SEL}, key="cluster_open_slots"}})', "open")],
+     "Slots migrating or importing (an interrupted reshard if it stays above 0)."),
+    ("Nodes up", "stat", "none", [(f'sum(redis_up{{{SEL}}})', "up")], "Nodes the exporters can reach."),
+    ("Memory used / maxmemory by node", "timeseries", "percentunit",
+     [(f'redis_memory_used_bytes{{{SEL}}} / (redis_memory_max_bytes{{{SEL}}} > 0)', "{{node}} ({{zone}})")],
+     "Alerts fire at 80 % and 90 %; BullMQ needs noeviction, so 100 % means refused writes."),
+    ("Memory used by node", "timeseries", "bytes", [(f'redis_memory_used_bytes{{{SEL}}}', "{{node}}"),
+                                                     (f'redis_memory_used_rss_bytes{{{SEL}}}', "{{node}} rss")],
+     "Dataset plus overhead; RSS shows fragmentation (active defrag works on it)."),
+    ("Commands per second by node", "timeseries", "ops", [(f'rate(redis_commands_processed_total{{{SEL}}}[$__rate_interval])', "{{node}}")],
+     "Throughput of each node (primaries take the writes)."),
+    ("Connected clients", "timeseries", "short", [(f'redis_connected_clients{{{SEL}}}', "{{node}}"),
+                                                  (f'max(redis_config_maxclients{{{SEL}}})', "maxclients")],
+     "BullMQ workers hold blocking connections; compare with maxclients."),
+    ("Rejected connections / evicted keys", "timeseries", "short",
+     [(f'increase(redis_rejected_connections_total{{{SEL}}}[$__rate_interval])', "rejected {{node}}"),
+      (f'increase(redis_evicted_keys_total{{{SEL}}}[$__rate_interval])', "evicted {{node}}")],
+     "Both should stay at zero."),
+    ("BullMQ jobs waiting by queue", "timeseries", "short", [(f'bullmq:jobs:max{{{SEL}, state="wait"}}', "{{queue}}")],
+     "Backlog per queue (recording rule bullmq:jobs:max from the exporter's collect script)."),
+    ("BullMQ jobs by state", "table", "short", [(f'bullmq:jobs:max{{{SEL}}}', "{{queue}} {{state}}")],
+     "Every queue and state: wait, active, delayed, prioritized, waiting-children, completed, failed, stalled."),
+    ("BullMQ throughput (completed / failed per minute)", "timeseries", "short",
+     [(f'clamp_min(delta(bullmq:jobs:max{{{SEL}, state="completed"}}[5m]), 0) / 5', "completed {{queue}}"),
+      (f'clamp_min(delta(bullmq:jobs:max{{{SEL}, state="failed"}}[5m]), 0) / 5', "failed {{queue}}")],
+     "Growth of the completed and failed sets (jobs kept by removeOnComplete/removeOnFail)."),
+    ("Replication offsets", "timeseries", "bytes", [(f'redis_master_repl_offset{{{SEL}}}', "{{node}}")],
+     "Primary and replica offsets per node; a replica's offset should track its primary's."),
+    ("Replica lag (seconds)", "timeseries", "s", [(f'redis_connected_slave_lag_seconds{{{SEL}}}', "{{node}} -> {{slave_ip}}")],
+     "Alert at 10 s (min-replicas-max-lag)."),
+    ("Replica link up", "stat", "none", [(f'min by (node) (redis_master_link_up{{{SEL}}})', "{{node}}")],
+     "1 = replica connected to its primary."),
+    ("RDB / AOF status", "stat", "none", [(f'min(redis_rdb_last_bgsave_status{{{SEL}}})', "rdb ok"),
+                                          (f'min(redis_aof_last_write_status{{{SEL}}})', "aof ok")],
+     "1 = last save or write succeeded on every node."),
+]
+
+
+def build():
+    panels = []
+    for i, (title, kind, unit, targets, desc) in enumerate(PANELS):
+        width = 6 if kind == "stat" else 12
+        panels.append({
+            "id": i + 1, "title": title, "type": kind, "description": desc, "datasource": DS,
+            "gridPos": {"h": 4 if kind == "stat" else 8, "w": width, "x": 0, "y": i * 8},
+            "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+            "targets": [{"refId": chr(65 + j), "datasource": DS, "expr": expr, "legendFormat": legend}
+                        for j, (expr, legend) in enumerate(targets)],
+        })
+    # lay out: stats 4 per row, others 2 per row
+    x = y = 0
+    row_h = 0
+    for p in panels:
+        w, h = p["gridPos"]["w"], p["gridPos"]["h"]
+        if x + w > 24:
+            x, y = 0, y + row_h
+            row_h = 0
+        p["gridPos"].update(x=x, y=y)
+        x += w
+        row_h = max(row_h, h)
+    return {
+        "title": "shardwise.redis - Redis Cluster for BullMQ",
+        "uid": "shardwise-redis",
+        "tags": ["redis", "bullmq", "shardwise"],
+        "schemaVersion": 39,
+        "version": 1,
+        "editable": True,
+        "time": {"from": "now-6h", "to": "now"},
+        "refresh": "30s",
+        "templating": {"list": [
+            {"name": "datasource", "type": "datasource", "query": "prometheus", "label": "Data source",
+             "current": {}, "hide": 0},
+            {"name": "cluster", "type": "query", "datasource": DS, "label": "Cluster",
+             "query": {"query": "label_values(redis_up, redis_cluster)", "refId": "cluster"},
+             "definition": "label_values(redis_up, redis_cluster)", "includeAll": True, "multi": True,
+             "current": {}, "refresh": 2, "hide": 0},
+        ]},
+        "panels": panels,
+    }
+
+
+if __name__ == "__main__":
+    with open("roles/exporter/files/grafana/redis-cluster.json", "w") as fh:
+        json.dump(build(), fh, indent=2)
+        fh.write("\n")
