@@ -190,6 +190,7 @@ class Topology:
 
     def __init__(self, inventory, views, infos=None):
         self.inventory = inventory
+        self.errors = {}  # name -> why the node did not answer (set by gather())
         self.by_name = {n["name"]: n for n in inventory}
         self.zone_of = {n["name"]: n["zone"] for n in inventory}
         self.unreachable = sorted(name for name, text in views.items() if text is None)
@@ -551,8 +552,7 @@ def wait_healthy(cli, inventory, timeout, sleep, clock):
 def health_problems(topology, summary=None):
     """Why the cluster is not healthy, one line each (empty list: healthy)."""
     summary = summary or topology.summary()
-    problems = ["node %s unreachable: %s" % (n, topology.errors.get(n, "no answer") if hasattr(topology, "errors") else "no answer")
-                for n in summary["unreachable"]]
+    problems = ["node %s unreachable: %s" % (n, topology.errors.get(n, "no answer")) for n in summary["unreachable"]]
     for name, node in sorted(summary["nodes"].items()):
         if node["reachable"] and node["cluster_state"] != "ok":
             problems.append("node %s reports cluster_state:%s" % (name, node["cluster_state"]))

@@ -81,7 +81,6 @@ def test_parse_cluster_shards_json():
 
 def test_healthy_topology_is_healthy_and_plans_nothing():
     topo = Topology(INVENTORY, healthy_views(), {n: fixture("cluster-info-ok.txt") for n in ADDR})
-    topo.errors = {}
     summary = topo.summary()
     assert summary["slots_covered"] == 16384 and summary["zone_violations"] == []
     assert [s["primary"] for s in summary["shards"]] == ["redis-a1", "redis-b1", "redis-c1"]
@@ -105,7 +104,6 @@ def test_failover_is_accepted_as_is():
 def test_zone_violation_is_reported():
     views = healthy_views()
     topo = Topology([dict(n, zone="zone-a" if n["name"] in ("redis-a1", "redis-b2") else n["zone"]) for n in INVENTORY], views)
-    topo.errors = {}
     violations = topo.summary()["zone_violations"]
     assert violations == [dict(replica="redis-b2", primary="redis-a1", zone="zone-a")]
     assert any("shares zone" in p for p in health_problems(topo))
