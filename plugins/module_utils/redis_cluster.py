@@ -188,7 +188,7 @@ class Topology:
     the node did not answer). infos: name -> CLUSTER INFO text (optional).
     """
 
-    def __init__(self, inventory, views, infos=None):
+    def __init__(self, inventory, views, infos=None, replication=None):
         self.inventory = inventory
         self.errors = {}  # name -> why the node did not answer (set by gather())
         self.by_name = {n["name"]: n for n in inventory}
@@ -196,6 +196,7 @@ class Topology:
         self.unreachable = sorted(name for name, text in views.items() if text is None)
         self.views = {name: parse_cluster_nodes(text) for name, text in views.items() if text is not None}
         self.infos = {name: parse_info(text) for name, text in (infos or {}).items() if text}
+        self.replication = {name: parse_info(text) for name, text in (replication or {}).items() if text}
         self.myself = {}
         for name, view in self.views.items():
             me = [n for n in view if n["myself"]]
@@ -203,6 +204,12 @@ class Topology:
                 self.myself[name] = me[0]
         self.name_of_id = {node["id"]: name for name, node in self.myself.items()}
         self.id_of = {name: node["id"] for name, node in self.myself.items()}
+        # Nodes that did not answer (or answer with a new id) are named by their address.
+        by_addr = {(n["host"], int(n["port"])): n["name"] for n in inventory}
+        for view in self.views.values():
+            for node in view:
+                if node["id"] not in self.name_of_id and (node["host"], node["port"]) in by_addr:
+                    self.name_of_id[node["id"]] = by_addr[(node["host"], node["port"])]
         # Cluster-wide truth: the view of the node that knows most nodes (ties: most slots).
         self.anchor = None
         if self.myself:
@@ -266,6 +273,11 @@ class Topology:
                                slots=self.slots_of(primary),
                                slot_count=sum(b - a + 1 for a, b in self.slots_of(primary))))
         return result
+
+    def replica_offsets(self):
+        """name -> replication offset a replica has processed (INFO replication)."""
+        return {name: int(info.get("slave_repl_offset", info.get("master_repl_offset", -1)))
+                for name, info in self.replication.items()}
 
     def failed_nodes(self):
         if not self.anchor:
@@ -452,17 +464,20 @@ def make_cli(module):
                     params["tls_ca_cert"], params["tls_cert"], params["tls_key"], params["command_timeout"])
 
 
-def gather(cli, inventory):
-    """Topology from every node's CLUSTER NODES and CLUSTER INFO (unreachable nodes noted)."""
-    views, infos, errors = {}, {}, {}
+def gather(cli, inventory, replication=False):
+    """Topology from every node's CLUSTER NODES and CLUSTER INFO (unreachable nodes noted),
+    plus INFO replication when asked (replica offsets for choosing a promotion)."""
+    views, infos, repl, errors = {}, {}, {}, {}
     for node in inventory:
         try:
             views[node["name"]] = cli.run(node["host"], node["port"], "CLUSTER", "NODES")
             infos[node["name"]] = cli.run(node["host"], node["port"], "CLUSTER", "INFO")
+            if replication:
+                repl[node["name"]] = cli.run(node["host"], node["port"], "INFO", "replication")
         except RedisCliError as exc:
             views[node["name"]] = None
             errors[node["name"]] = str(exc)
-    topology = Topology(inventory, views, infos)
+    topology = Topology(inventory, views, infos, repl)
     topology.errors = errors
     return topology
 
@@ -616,3 +631,198 @@ def queue_depths(cli, inventory, prefix, queues):
             counts[suffix] = int(cli.run(node["host"], node["port"], "ZCARD", queue_key(prefix, queue, suffix)).strip() or 0)
         result[queue] = counts
     return result
+
+
+# ---------------------------------------------------------------- failover recovery
+
+def _rebalance_replicas(primaries, replicas, current, zone_of, per_primary):
+    """Assign replicas to primaries so none shares its primary's zone, keeping current links
+    where they are valid. Returns {replica: primary} or raises PlacementError."""
+    slots = [(p, k) for p in primaries for k in range(per_primary)]
+    extra = len(replicas) - len(slots)
+    if extra > 0:  # more replicas than places: give the spare ones extra places round-robin
+        slots += [(primaries[i % len(primaries)], per_primary + i // len(primaries)) for i in range(extra)]
+    match, owner = {}, {}
+
+    def preference(slot):
+        primary = slot[0]
+        ok = [r for r in replicas if zone_of.get(r) != zone_of.get(primary)]
+        return sorted(ok, key=lambda r: (current.get(r) != primary, replicas.index(r)))
+
+    for slot in slots:  # keep valid current links first
+        for rep in preference(slot):
+            if rep not in owner and current.get(rep) == slot[0]:
+                match[slot], owner[rep] = rep, slot
+                break
+
+    def augment(slot, seen):
+        prefs = preference(slot)
+        for rep in prefs:  # a free replica first: fewest moves
+            if rep not in owner:
+                match[slot], owner[rep] = rep, slot
+                return True
+        for rep in prefs:
+            if rep in seen:
+                continue
+            seen.add(rep)
+            if augment(owner[rep], seen):
+                match[slot], owner[rep] = rep, slot
+                return True
+        return False
+
+    for slot in slots:
+        if slot not in match:
+            augment(slot, set())
+    unplaced = [r for r in replicas if r not in owner]
+    if unplaced:
+        raise PlacementError("replicas %s cannot be placed outside their primary's zone: the primaries "
+                             "live in %s; add hosts in other zones or restore primary zones"
+                             % (", ".join(unplaced), ", ".join(sorted({zone_of[p] for p in primaries}))))
+    return {rep: slot[0] for rep, slot in owner.items()}
+
+
+def plan_recovery(topology, replicas=1, allow_takeover=False, restore_primary_zones=False, forget_dead=False):
+    """Actions that heal a cluster after failures. Healthy cluster -> no action.
+
+    ops: failover (FORCE or TAKEOVER on the best replica of a failed primary that holds slots),
+    replicate (move replicas so none shares its primary's zone; re-attach free nodes),
+    meet (a node that came back empty), failover_zone (coordinated CLUSTER FAILOVER to restore a
+    zone spread of primaries), forget (dead nodes, only with forget_dead).
+    Returns (actions, notes). Raises PlacementError when it cannot act safely.
+    """
+    actions, notes = [], []
+    if not topology.anchor:
+        raise PlacementError("no node answered: nothing can be inspected")
+    if topology.open_slots():
+        notes.append("slots are migrating (%d): playbooks/add_shard.yml finishes them"
+                     % len(topology.open_slots()))
+    anchor_view = topology.views[topology.anchor]
+    by_id = {n["id"]: n for n in anchor_view}
+    name = topology.name_of_id.get
+    failed_ids = {n["id"] for n in anchor_view if n["failed"]}
+    reachable = [n["name"] for n in topology.inventory if n["name"] in topology.myself]
+    # 1. Primaries that failed while still holding slots (no replica was promoted).
+    stuck = [n for n in anchor_view if n["role"] == "primary" and n["failed"] and n["slot_count"]]
+    live_primaries = [n for n in anchor_view if n["role"] == "primary" and not n["failed"] and n["slot_count"]]
+    for dead in stuck:
+        candidates = [n for n in anchor_view if n["primary_id"] == dead["id"] and not n["failed"]
+                      and name(n["id"]) in reachable]
+        if not candidates:
+            raise PlacementError("primary %s (%s) failed and none of its replicas answers: its slots %s "
+                                 "are down; bring the host back (it rejoins) or restore from backup"
+                                 % (name(dead["id"]) or dead["id"], dead["host"],
+                                    ",".join("%d-%d" % r for r in dead["slots"])))
+        offsets = topology.replica_offsets()
+        best = max(candidates, key=lambda n: (offsets.get(name(n["id"]), -1),
+                                              n["config_epoch"], name(n["id"]) or ""))
+        majority = len(live_primaries) > (len(live_primaries) + len(stuck)) // 2
+        if majority:
+            actions.append(dict(op="failover", node=name(best["id"]), mode="FORCE", failed=name(dead["id"])))
+        elif allow_takeover:
+            actions.append(dict(op="failover", node=name(best["id"]), mode="TAKEOVER", failed=name(dead["id"])))
+        else:
+            raise PlacementError("primary %s failed and the surviving primaries (%d of %d) cannot elect a "
+                                 "replacement: set redis_failover_allow_takeover=true to promote %s with "
+                                 "CLUSTER FAILOVER TAKEOVER (it ignores the majority: be sure the failed "
+                                 "primaries are really down)" % (name(dead["id"]), len(live_primaries),
+                                                                 len(live_primaries) + len(stuck), name(best["id"])))
+    if actions:
+        return actions, notes  # replicas and zones are planned again once the promotion is done
+    # 2. Nodes that came back empty or were never re-met: free nodes join as replicas.
+    members = set(topology.members())
+    primaries = [n["name"] for n in topology.inventory if topology.role(n["name"]) == "primary"
+                 and topology.slots_of(n["name"]) and n["name"] in reachable]
+    replicas_now = [n for n in reachable if topology.role(n) == "replica"]
+    free = [n for n in reachable if n not in primaries and n not in replicas_now]
+    for node in free:
+        if node not in members:
+            actions.append(dict(op="meet", node=node, via=topology.anchor,
+                                args=[topology.by_name[node]["host"], topology.by_name[node]["port"]]))
+    # 3. Zone rule: place replicas (current + free) so none shares its primary's zone.
+    current = {r: topology.primary_of(r) for r in replicas_now}
+    if primaries:
+        wanted = _rebalance_replicas(primaries, replicas_now + free, current, topology.zone_of, replicas)
+        for rep in replicas_now + free:
+            if wanted[rep] != current.get(rep):
+                actions.append(dict(op="replicate", node=rep, primary=wanted[rep], was=current.get(rep)))
+    # 4. Optionally put primaries back into an even zone spread (coordinated failovers).
+    if restore_primary_zones and not actions and primaries:
+        zones = sorted(set(topology.zone_of.values()))
+        most = -(-len(primaries) // len(zones))  # ceil: no zone should hold more primaries than this
+        count = dict.fromkeys(zones, 0)
+        for p in primaries:
+            count[topology.zone_of[p]] += 1
+        for p in sorted(primaries):
+            zone = topology.zone_of[p]
+            if count[zone] <= most:
+                continue
+            options = sorted(r for r, q in current.items() if q == p and count[topology.zone_of[r]] < most
+                             and r in reachable)
+            if options:
+                actions.append(dict(op="failover_zone", node=options[0], primary=p))
+                count[zone] -= 1
+                count[topology.zone_of[options[0]]] += 1
+    # 5. Dead nodes: forget them everywhere (only when asked).
+    dead = [n for n in anchor_view if n["id"] in failed_ids and not n["slot_count"]]
+    for node in dead:
+        if forget_dead:
+            actions.append(dict(op="forget", node=name(node["id"]) or node["id"], node_id=node["id"]))
+        else:
+            notes.append("node %s (%s) is flagged failed; set redis_failover_forget_dead=true to forget it "
+                         "cluster-wide" % (name(node["id"]) or node["id"], node["host"]))
+    return actions, notes
+
+
+def describe_recovery(action):
+    if action["op"] == "failover":
+        return "CLUSTER FAILOVER %s on %s (replaces failed primary %s)" % (action["mode"], action["node"], action["failed"])
+    if action["op"] == "replicate":
+        return "CLUSTER REPLICATE %s on %s (was %s)" % (action["primary"], action["node"], action["was"] or "free")
+    if action["op"] == "failover_zone":
+        return "CLUSTER FAILOVER on %s (takes over from %s to restore the zone spread)" % (action["node"], action["primary"])
+    if action["op"] == "forget":
+        return "CLUSTER FORGET %s on every node" % action["node"]
+    return describe(action)
+
+
+def apply_recovery(cli, topology, actions, timeout, sleep, clock):
+    """Run recovery actions in order, waiting for each to take effect. Returns lines done."""
+    inv = topology.by_name
+    done = []
+
+    def addr(name):
+        return inv[name]["host"], inv[name]["port"]
+
+    def me(name):
+        return [n for n in parse_cluster_nodes(cli.run(*(addr(name) + ("CLUSTER", "NODES")))) if n["myself"]][0]
+
+    for action in actions:
+        node = action["node"]
+        if action["op"] in ("failover", "failover_zone"):
+            args = ("CLUSTER", "FAILOVER") + ((action["mode"],) if action["op"] == "failover" else ())
+            cli.run(*(addr(node) + args))
+            wait_until(lambda n=node: me(n)["role"] == "primary" and me(n)["slot_count"] > 0, timeout, sleep,
+                       clock, "%s to become primary" % node)
+        elif action["op"] == "meet":
+            cli.run(*(addr(action["via"]) + ("CLUSTER", "MEET") + tuple(action["args"])))
+            wait_until(lambda n=node: len(parse_cluster_nodes(cli.run(*(addr(n) + ("CLUSTER", "NODES"))))) > 1,
+                       timeout, sleep, clock, "%s to join" % node)
+        elif action["op"] == "replicate":
+            primary_id = me(action["primary"])["id"]
+            wait_until(lambda n=node, pid=primary_id: any(x["id"] == pid and x["slot_count"] > 0 for x in
+                                                          parse_cluster_nodes(cli.run(*(addr(n) + ("CLUSTER", "NODES"))))),
+                       timeout, sleep, clock, "%s to learn about %s" % (node, action["primary"]))
+            cli.run(*(addr(node) + ("CLUSTER", "REPLICATE", primary_id)))
+            wait_until(lambda n=node, pid=primary_id: me(n)["primary_id"] == pid, timeout, sleep, clock,
+                       "%s to replicate %s" % (node, action["primary"]))
+        elif action["op"] == "forget":
+            for other in topology.inventory:
+                if other["name"] == node or other["name"] not in topology.myself:
+                    continue
+                try:
+                    cli.run(other["host"], other["port"], "CLUSTER", "FORGET", action["node_id"])
+                except RedisCliError as exc:
+                    if "Unknown node" not in str(exc):
+                        raise
+        done.append(describe_recovery(action))
+    return done

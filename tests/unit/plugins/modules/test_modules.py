@@ -126,3 +126,43 @@ def test_info_flags_an_unreachable_node():
     result, _ = run_module(redis_cluster_info, dict(nodes=NODES), answer)
     assert result["healthy"] is False
     assert any("redis-c2 unreachable" in p and "Connection refused" in p for p in result["problems"])
+
+
+def test_recover_check_mode_plans_a_forced_failover_without_mutating():
+    from ansible_collections.shardwise.redis.plugins.modules import redis_cluster_recover
+
+    a1 = "aab0dd1e148ef9b556cb581b0e42ed4ea6d914cf"
+
+    def answer(argv):
+        host = argv[argv.index("-h") + 1]
+        cmd = command_of(argv)
+        if host == "10.89.20.11":
+            return 124, "", ""
+        if cmd == ["CLUSTER", "NODES"]:
+            code, text, err = healthy_answer(argv)
+            lines = []
+            for line in text.splitlines():
+                if line.startswith(a1):
+                    line = line.replace(" master ", " master,fail ", 1)
+                lines.append(line)
+            return 0, "\n".join(lines) + "\n", ""
+        if cmd == ["INFO", "replication"]:
+            return 0, "role:slave\r\nslave_repl_offset:42\r\n", ""
+        return healthy_answer(argv)
+
+    result, calls = run_module(redis_cluster_recover, dict(nodes=NODES), answer, check_mode=True)
+    assert result["changed"] is True and not result["failed"], result
+    assert result["plan"] == ["CLUSTER FAILOVER FORCE on redis-b2 (replaces failed primary redis-a1)"]
+    assert not [c for c, _ in calls if any(m in command_of(c) for m in MUTATING)]
+    assert "redis-a1" in result["before"]["unreachable"]
+
+
+def test_recover_healthy_cluster_changes_nothing():
+    from ansible_collections.shardwise.redis.plugins.modules import redis_cluster_recover
+
+    def answer(argv):
+        if command_of(argv) == ["INFO", "replication"]:
+            return 0, "role:master\r\n", ""
+        return healthy_answer(argv)
+    result, calls = run_module(redis_cluster_recover, dict(nodes=NODES), answer)
+    assert result["changed"] is False and result["plan"] == [] and result["notes"] == []

@@ -1,0 +1,131 @@
+"""plan_recovery on views derived from real Redis 7.2.4 CLUSTER NODES captures."""
+import os
+
+import pytest
+
+from ansible_collections.shardwise.redis.plugins.module_utils.placement import PlacementError
+from ansible_collections.shardwise.redis.plugins.module_utils.redis_cluster import (
+    Topology, describe_recovery, parse_cluster_nodes, plan_recovery)
+
+FIX = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures")
+ADDR = {"redis-a1": "10.89.20.11", "redis-a2": "10.89.20.12", "redis-b1": "10.89.20.21",
+        "redis-b2": "10.89.20.22", "redis-c1": "10.89.20.31", "redis-c2": "10.89.20.32"}
+INVENTORY = [dict(name=n, host=h, port=6379, zone="zone-" + n[6]) for n, h in ADDR.items()]
+
+
+def read(name):
+    with open(os.path.join(FIX, name)) as fh:
+        return fh.read()
+
+
+def healthy():
+    return {n: read("nodes-healthy-%s.txt" % h.split(".")[-1]) for n, h in ADDR.items()}
+
+
+def ids():
+    return {n["host"]: n["id"] for n in parse_cluster_nodes(read("nodes-healthy-11.txt"))}
+
+
+def rewrite(views, host, flags=None, primary=None, slots=None):
+    """Change what every view says about node `host` (flags without myself, primary id, slots)."""
+    node_id = ids()[host]
+    out = {}
+    for name, text in views.items():
+        if text is None:
+            out[name] = None
+            continue
+        lines = []
+        for line in text.splitlines():
+            parts = line.split()
+            if parts and parts[0] == node_id:
+                myself = "myself," if "myself" in parts[2] else ""
+                if flags is not None:
+                    parts[2] = myself + flags
+                if primary is not None:
+                    parts[3] = primary
+                if slots is not None:
+                    parts = parts[:8] + slots
+            lines.append(" ".join(parts))
+        out[name] = "\n".join(lines) + "\n"
+    return out
+
+
+def lines(actions):
+    return [describe_recovery(a) for a in actions]
+
+
+def test_healthy_cluster_needs_nothing():
+    actions, notes = plan_recovery(Topology(INVENTORY, healthy()))
+    assert actions == [] and notes == []
+
+
+def test_failed_primary_still_holding_slots_gets_its_replica_forced():
+    views = rewrite(healthy(), "10.89.20.11", flags="master,fail")
+    views["redis-a1"] = None
+    repl = {n: "slave_repl_offset:%d\r\n" % (100 if n == "redis-b2" else 5) for n in ADDR if n != "redis-a1"}
+    actions, notes = plan_recovery(Topology(INVENTORY, views, replication=repl))
+    assert lines(actions) == ["CLUSTER FAILOVER FORCE on redis-b2 (replaces failed primary redis-a1)"]
+
+
+def test_no_majority_needs_takeover_explicitly():
+    views = rewrite(healthy(), "10.89.20.11", flags="master,fail")
+    views = rewrite(views, "10.89.20.21", flags="master,fail")
+    views["redis-a1"] = views["redis-b1"] = None
+    with pytest.raises(PlacementError, match="redis_failover_allow_takeover"):
+        plan_recovery(Topology(INVENTORY, views))
+    actions, _ = plan_recovery(Topology(INVENTORY, views), allow_takeover=True)
+    assert [a["mode"] for a in actions] == ["TAKEOVER", "TAKEOVER"]
+
+
+def test_failed_primary_without_live_replica_stops_with_a_reason():
+    views = rewrite(healthy(), "10.89.20.11", flags="master,fail")
+    views = rewrite(views, "10.89.20.22", flags="slave,fail")
+    views["redis-a1"] = views["redis-b2"] = None
+    with pytest.raises(PlacementError, match="none of its replicas answers"):
+        plan_recovery(Topology(INVENTORY, views))
+
+
+def test_after_promotion_the_old_primary_as_replica_is_fine_and_dead_nodes_are_only_noted():
+    views = healthy()
+    views["redis-a1"] = None
+    b2 = ids()["10.89.20.22"]
+    views = rewrite(views, "10.89.20.22", flags="master", primary="-", slots=["0-5460"])
+    views = rewrite(views, "10.89.20.11", flags="master,fail", primary="-", slots=[])
+    actions, notes = plan_recovery(Topology(INVENTORY, views))
+    assert actions == []
+    assert "redis_failover_forget_dead" in notes[0]
+    actions, _ = plan_recovery(Topology(INVENTORY, views), forget_dead=True)
+    assert lines(actions) == ["CLUSTER FORGET redis-a1 on every node"]
+    assert b2
+
+
+def test_replica_in_its_primarys_zone_is_moved():
+    c1 = ids()["10.89.20.31"]
+    views = rewrite(healthy(), "10.89.20.32", primary=c1)   # c2 now replicates c1: same zone, b1 has none
+    topo = Topology(INVENTORY, views)
+    assert topo.summary()["zone_violations"] == [dict(replica="redis-c2", primary="redis-c1", zone="zone-c")]
+    actions, _ = plan_recovery(topo)
+    assert lines(actions) == ["CLUSTER REPLICATE redis-b1 on redis-c2 (was redis-c1)"]
+
+
+def test_restore_primary_zones_uses_a_replica_in_the_empty_zone():
+    a1, b2 = ids()["10.89.20.11"], ids()["10.89.20.22"]
+    views = rewrite(healthy(), "10.89.20.22", flags="master", primary="-", slots=["0-5460"])
+    views = rewrite(views, "10.89.20.11", flags="slave", primary=b2, slots=[])
+    topo = Topology(INVENTORY, views)
+    assert plan_recovery(topo) == ([], [])
+    actions, _ = plan_recovery(topo, restore_primary_zones=True)
+    assert lines(actions) == ["CLUSTER FAILOVER on redis-a1 (takes over from redis-b2 to restore the zone spread)"]
+    assert a1
+
+
+def test_node_back_empty_rejoins_as_replica():
+    views = healthy()
+    b2_id = ids()["10.89.20.22"]
+    views["redis-b2"] = "%s 10.89.20.22:6379@16379 myself,master - 0 0 0 connected\n" % ("f" * 40)
+    views = rewrite(views, "10.89.20.22", flags="slave,fail")  # the others still know the old b2 id
+    topo = Topology(INVENTORY, views)
+    actions, _ = plan_recovery(topo)
+    assert [a["op"] for a in actions] == ["meet", "replicate"]
+    assert actions[1]["node"] == "redis-b2" and actions[1]["primary"] == "redis-a1"
+    assert b2_id
