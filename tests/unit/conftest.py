@@ -10,3 +10,8 @@ if not os.path.exists(LINK):
     os.symlink(os.path.relpath(ROOT, os.path.dirname(LINK)), LINK)
 if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
+
+# tests share tests/unit/lab_capture.py
+HERE = os.path.dirname(__file__)
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)

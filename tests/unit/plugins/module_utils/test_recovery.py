@@ -1,25 +1,11 @@
 """plan_recovery on views derived from real Redis 7.2.4 CLUSTER NODES captures."""
-import os
-
 import pytest
 
 from ansible_collections.shardwise.redis.plugins.module_utils.placement import PlacementError
 from ansible_collections.shardwise.redis.plugins.module_utils.redis_cluster import (
     Topology, describe_recovery, parse_cluster_nodes, plan_recovery)
 
-FIX = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures")
-ADDR = {"redis-a1": "10.89.20.11", "redis-a2": "10.89.20.12", "redis-b1": "10.89.20.21",
-        "redis-b2": "10.89.20.22", "redis-c1": "10.89.20.31", "redis-c2": "10.89.20.32"}
-INVENTORY = [dict(name=n, host=h, port=6379, zone="zone-" + n[6]) for n, h in ADDR.items()]
-
-
-def read(name):
-    with open(os.path.join(FIX, name)) as fh:
-        return fh.read()
-
-
-def healthy():
-    return {n: read("nodes-healthy-%s.txt" % h.split(".")[-1]) for n, h in ADDR.items()}
+from lab_capture import ADDR, INVENTORY, fixture as read, healthy_views as healthy
 
 
 def ids():

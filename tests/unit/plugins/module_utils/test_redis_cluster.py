@@ -1,7 +1,5 @@
 """Parser, topology and planner tests on CLUSTER NODES / INFO captured from real Redis 7.2.4 nodes
 (the lab: six TLS nodes in three zones; fixtures in tests/unit/fixtures)."""
-import os
-
 import pytest
 
 from ansible_collections.shardwise.redis.plugins.module_utils.placement import PlacementError
@@ -10,19 +8,7 @@ from ansible_collections.shardwise.redis.plugins.module_utils.redis_cluster impo
     parse_cluster_nodes, parse_cluster_shards, parse_info, plan_cluster, predict, queue_key, slot_of,
     wait_until)
 
-FIX = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures")
-ADDR = {"redis-a1": "10.89.20.11", "redis-a2": "10.89.20.12", "redis-b1": "10.89.20.21",
-        "redis-b2": "10.89.20.22", "redis-c1": "10.89.20.31", "redis-c2": "10.89.20.32"}
-INVENTORY = [dict(name=n, host=h, port=6379, zone="zone-" + n[6]) for n, h in ADDR.items()]
-
-
-def fixture(name):
-    with open(os.path.join(FIX, name)) as fh:
-        return fh.read()
-
-
-def healthy_views():
-    return {n: fixture("nodes-healthy-%s.txt" % h.split(".")[-1]) for n, h in ADDR.items()}
+from lab_capture import ADDR, INVENTORY, fixture, healthy_views
 
 
 def fresh_view(node_id, host):
