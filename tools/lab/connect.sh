@@ -16,7 +16,7 @@ echo "Connect (TLS, mutual auth, ACL user admin; the password is read from a fil
 echo "  REDISCLI_AUTH=\$(cat .cache/lab/secrets/admin) $cli -c ${tls[*]} --user admin -h 10.89.20.11 -p 6379"
 echo "BullMQ users: worker, api (passwords in .cache/lab/secrets/, client certs in $pki/clients/)."
 echo
-printf '%-10s %-13s %-7s %-8s %-9s %-7s %s\n' NODE ADDRESS ZONE VERSION ROLE SLOTS CLUSTER
+printf '%-10s %-13s %-7s %-8s %-9s %-13s %s\n' NODE ADDRESS ZONE VERSION ROLE SLOTS CLUSTER
 while read -r name addr zone; do
   info=$("$cli" "${tls[@]}" --user admin --no-auth-warning -h "$addr" -p 6379 INFO ALL 2>&1 | tr -d '\r') || true
   if ! grep -q '^redis_version:' <<<"$info"; then
@@ -27,6 +27,7 @@ while read -r name addr zone; do
   role=$(sed -n 's/^role://p' <<<"$info")
   cinfo=$("$cli" "${tls[@]}" --user admin --no-auth-warning -h "$addr" -p 6379 CLUSTER INFO | tr -d '\r')
   state=$(sed -n 's/^cluster_state://p' <<<"$cinfo")
-  slots=$(sed -n 's/^cluster_slots_assigned://p' <<<"$cinfo")
-  printf '%-10s %-13s %-7s %-8s %-9s %-7s %s\n' "$name" "$addr" "$zone" "$version" "$role" "$slots" "$state"
+  slots=$("$cli" "${tls[@]}" --user admin --no-auth-warning -h "$addr" -p 6379 CLUSTER NODES \
+          | awk '/myself/ {s=""; for (i = 9; i <= NF; i++) s = s (s ? "," : "") $i; print (s ? s : "-")}')
+  printf '%-10s %-13s %-7s %-8s %-9s %-13s %s\n' "$name" "$addr" "$zone" "$version" "$role" "$slots" "$state"
 done < <(sed -n 's/^ *\(redis-[a-z0-9]*\): {ansible_host: \([0-9.]*\), redis_zone: \([a-z-]*\)}.*/\1 \2 \3/p' inventories/lab/hosts.yml)
