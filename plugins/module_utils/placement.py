@@ -115,39 +115,56 @@ def plan_layout(nodes, replicas=1, min_primaries=3, preferred_primaries=()):
     return _shards(primaries, assignment, nodes, sorted(zones))
 
 
-def assign_replicas(primaries, candidates, zone_of, replicas):
-    """Give each primary `replicas` replicas from other zones (perfect matching or PlacementError)."""
-    zone_list = sorted(set(zone_of.values()))
-    slots = [(p, k) for p in primaries for k in range(replicas)]
-    match = {}  # slot -> replica
-    owner = {}  # replica -> slot
+def match_slots(slots, candidates, allowed, rank, seed=None):
+    """Fill `slots` with distinct candidates (a maximum bipartite matching, Kuhn's augmenting paths).
 
-    def preference(slot):
-        primary, k = slot
-        start = zone_list.index(zone_of[primary])
-        rotation = [zone_list[(start + 1 + k + i) % len(zone_list)] for i in range(len(zone_list))]
-        return sorted((c for c in candidates if zone_of[c] != zone_of[primary]),
-                      key=lambda c: (rotation.index(zone_of[c]), candidates.index(c)))
+    allowed(slot, cand) says whether cand may fill slot; rank(slot, cand) orders the choices (lowest
+    first); seed is an initial {slot: cand} that is kept unless re-routing needs it. A free candidate
+    is always tried before re-routing an assigned one, so seeded links move as little as possible.
+    Returns {slot: cand} for every slot that could be filled.
+    """
+    match = dict(seed or {})
+    owner = {cand: slot for slot, cand in match.items()}
 
-    # Greedy pass for the natural rotation, then augmenting paths (Kuhn) for whatever is left.
-    for slot in slots:
-        for cand in preference(slot):
-            if cand not in owner:
-                match[slot], owner[cand] = cand, slot
-                break
+    def choices(slot):
+        return sorted((c for c in candidates if allowed(slot, c)), key=lambda c: rank(slot, c))
 
     def augment(slot, seen):
-        for cand in preference(slot):
+        options = choices(slot)
+        for cand in options:
+            if cand not in owner:
+                match[slot], owner[cand] = cand, slot
+                return True
+        for cand in options:
             if cand in seen:
                 continue
             seen.add(cand)
-            if cand not in owner or augment(owner[cand], seen):
+            if augment(owner[cand], seen):
                 match[slot], owner[cand] = cand, slot
                 return True
         return False
 
     for slot in slots:
-        if slot not in match and not augment(slot, set()):
+        if slot not in match:
+            augment(slot, set())
+    return match
+
+
+def assign_replicas(primaries, candidates, zone_of, replicas):
+    """Give each primary `replicas` replicas from other zones (perfect matching or PlacementError).
+    Slot k of a primary prefers the zone k+1 steps after the primary's in rotation."""
+    zone_list = sorted(set(zone_of.values()))
+    slots = [(p, k) for p in primaries for k in range(replicas)]
+
+    def rank(slot, cand):
+        primary, k = slot
+        start = zone_list.index(zone_of[primary])
+        rotation = [zone_list[(start + 1 + k + i) % len(zone_list)] for i in range(len(zone_list))]
+        return rotation.index(zone_of[cand]), candidates.index(cand)
+
+    match = match_slots(slots, candidates, lambda slot, c: zone_of[c] != zone_of[slot[0]], rank)
+    for slot in slots:
+        if slot not in match:
             raise PlacementError(
                 "no replica outside zone %s is left for primary %s: spread the hosts more evenly"
                 % (zone_of[slot[0]], slot[0]))

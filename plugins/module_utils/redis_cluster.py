@@ -14,7 +14,7 @@ __metaclass__ = type
 import json
 
 from ansible_collections.shardwise.redis.plugins.module_utils.placement import (
-    CLUSTER_SLOTS, PlacementError, assign_replicas, plan_layout, slot_ranges, zone_violations)
+    CLUSTER_SLOTS, PlacementError, match_slots, plan_layout, slot_ranges, zone_violations)
 
 
 # ---------------------------------------------------------------- connection options
@@ -407,24 +407,16 @@ def _meets(topology, anchor, names):
 
 def _assign_free(primaries, need, free, zone_of):
     """Pick replicas for primaries short of them from the free nodes, never in the same zone."""
-    slots = [p for p in primaries for _ in range(need[p])]
-    take = len(slots) if len(free) >= len(slots) else len(free)
-    # assign_replicas works on whole primaries; use per-slot pseudo primaries.
-    pseudo = {}
-    zones = dict(zone_of)
-    for i, primary in enumerate(slots[:take]):
-        key = "%s#%d" % (primary, i)
-        pseudo[key] = primary
-        zones[key] = zone_of[primary]
-    candidates = list(free)
-    try:
-        matched = assign_replicas(list(pseudo), candidates, zones, 1)
-    except PlacementError:
+    slots = [(p, k) for p in primaries for k in range(need[p])]
+    match = match_slots(slots, free, lambda slot, c: zone_of[c] != zone_of[slot[0]],
+                        lambda slot, c: free.index(c))
+    if len(match) < min(len(slots), len(free)):
         raise PlacementError("no free node outside the primary's zone is left for %s: add a host in "
-                             "another zone or fix redis_zone labels" % ", ".join(sorted(set(slots))))
+                             "another zone or fix redis_zone labels"
+                             % ", ".join(sorted({slot[0] for slot in slots if slot not in match})))
     result = {}
-    for key, reps in matched.items():
-        result.setdefault(pseudo[key], []).extend(reps)
+    for (primary, _), node in sorted(match.items()):
+        result.setdefault(primary, []).append(node)
     return result
 
 
@@ -533,15 +525,23 @@ def apply_actions(cli, topology, actions, timeout, sleep, clock):
         cli.run(*(addr(action["node"]) + ("CLUSTER", "ADDSLOTSRANGE") + tuple(action["args"])))
         done.append(describe(action))
     for action in [a for a in actions if a["op"] == "replicate"]:
-        primary_id = parse_cluster_nodes_myself_id(cli.run(*(addr(action["primary"]) + ("CLUSTER", "NODES"))))
-
-        def replica_sees_primary(name=action["node"], pid=primary_id):
-            return any(n["id"] == pid and n["role"] == "primary" and n["slot_count"] > 0 for n in node_view(name))
-        wait_until(replica_sees_primary, timeout, sleep, clock,
-                   "%s to learn that %s holds slots" % (action["node"], action["primary"]))
-        cli.run(*(addr(action["node"]) + ("CLUSTER", "REPLICATE", primary_id)))
+        replicate(cli, inv[action["node"]], inv[action["primary"]], action["primary"], timeout, sleep, clock)
         done.append(describe(action))
     return done
+
+
+def replicate(cli, node, primary, primary_name, timeout, sleep, clock):
+    """CLUSTER REPLICATE on `node` once it knows `primary` holds slots; wait until it follows it."""
+    def view(target):
+        return parse_cluster_nodes(cli.run(target["host"], target["port"], "CLUSTER", "NODES"))
+
+    primary_id = parse_cluster_nodes_myself_id(cli.run(primary["host"], primary["port"], "CLUSTER", "NODES"))
+    wait_until(lambda: any(n["id"] == primary_id and n["role"] == "primary" and n["slot_count"] > 0
+                           for n in view(node)),
+               timeout, sleep, clock, "%s to learn that %s holds slots" % (node["name"], primary_name))
+    cli.run(node["host"], node["port"], "CLUSTER", "REPLICATE", primary_id)
+    wait_until(lambda: [n for n in view(node) if n["myself"]][0]["primary_id"] == primary_id,
+               timeout, sleep, clock, "%s to replicate %s" % (node["name"], primary_name))
 
 
 def parse_cluster_nodes_myself_id(text):
@@ -642,43 +642,25 @@ def _rebalance_replicas(primaries, replicas, current, zone_of, per_primary):
     extra = len(replicas) - len(slots)
     if extra > 0:  # more replicas than places: give the spare ones extra places round-robin
         slots += [(primaries[i % len(primaries)], per_primary + i // len(primaries)) for i in range(extra)]
-    match, owner = {}, {}
 
-    def preference(slot):
-        primary = slot[0]
-        ok = [r for r in replicas if zone_of.get(r) != zone_of.get(primary)]
-        return sorted(ok, key=lambda r: (current.get(r) != primary, replicas.index(r)))
+    def allowed(slot, rep):
+        return zone_of.get(rep) != zone_of.get(slot[0])
 
+    seed, kept = {}, set()
     for slot in slots:  # keep valid current links first
-        for rep in preference(slot):
-            if rep not in owner and current.get(rep) == slot[0]:
-                match[slot], owner[rep] = rep, slot
+        for rep in replicas:
+            if rep not in kept and current.get(rep) == slot[0] and allowed(slot, rep):
+                seed[slot] = rep
+                kept.add(rep)
                 break
-
-    def augment(slot, seen):
-        prefs = preference(slot)
-        for rep in prefs:  # a free replica first: fewest moves
-            if rep not in owner:
-                match[slot], owner[rep] = rep, slot
-                return True
-        for rep in prefs:
-            if rep in seen:
-                continue
-            seen.add(rep)
-            if augment(owner[rep], seen):
-                match[slot], owner[rep] = rep, slot
-                return True
-        return False
-
-    for slot in slots:
-        if slot not in match:
-            augment(slot, set())
-    unplaced = [r for r in replicas if r not in owner]
+    match = match_slots(slots, replicas, allowed, lambda slot, r: (current.get(r) != slot[0], replicas.index(r)), seed)
+    placed = {rep: slot[0] for slot, rep in match.items()}
+    unplaced = [r for r in replicas if r not in placed]
     if unplaced:
         raise PlacementError("replicas %s cannot be placed outside their primary's zone: the primaries "
                              "live in %s; add hosts in other zones or restore primary zones"
                              % (", ".join(unplaced), ", ".join(sorted({zone_of[p] for p in primaries}))))
-    return {rep: slot[0] for rep, slot in owner.items()}
+    return placed
 
 
 def plan_recovery(topology, replicas=1, allow_takeover=False, restore_primary_zones=False, forget_dead=False):
@@ -808,13 +790,7 @@ def apply_recovery(cli, topology, actions, timeout, sleep, clock):
             wait_until(lambda n=node: len(parse_cluster_nodes(cli.run(*(addr(n) + ("CLUSTER", "NODES"))))) > 1,
                        timeout, sleep, clock, "%s to join" % node)
         elif action["op"] == "replicate":
-            primary_id = me(action["primary"])["id"]
-            wait_until(lambda n=node, pid=primary_id: any(x["id"] == pid and x["slot_count"] > 0 for x in
-                                                          parse_cluster_nodes(cli.run(*(addr(n) + ("CLUSTER", "NODES"))))),
-                       timeout, sleep, clock, "%s to learn about %s" % (node, action["primary"]))
-            cli.run(*(addr(node) + ("CLUSTER", "REPLICATE", primary_id)))
-            wait_until(lambda n=node, pid=primary_id: me(n)["primary_id"] == pid, timeout, sleep, clock,
-                       "%s to replicate %s" % (node, action["primary"]))
+            replicate(cli, inv[node], inv[action["primary"]], action["primary"], timeout, sleep, clock)
         elif action["op"] == "forget":
             for other in topology.inventory:
                 if other["name"] == node or other["name"] not in topology.myself:

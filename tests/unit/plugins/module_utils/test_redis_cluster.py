@@ -238,15 +238,17 @@ def test_apply_runs_meet_addslots_then_replicate_in_order():
             return 0, "OK\n", ""
         if cmd[:2] == ["CLUSTER", "REPLICATE"]:
             assert state["met"] and state["slots"]
+            state.setdefault("replica_of", {})[host] = cmd[2]
             return 0, "OK\n", ""
         if cmd[:2] == ["CLUSTER", "NODES"]:
             lines = []
             for h, node_id in ids.items():
                 if not state["met"] and h != host:
                     continue
-                flags = ("myself," if h == host else "") + "master"
+                following = state.get("replica_of", {}).get(h)
+                flags = ("myself," if h == host else "") + ("slave" if following else "master")
                 slots = " 0-5460" if state["slots"] and h == "10.89.20.11" else ""
-                lines.append("%s %s:6379@16379 %s - 0 0 0 connected%s" % (node_id, h, flags, slots))
+                lines.append("%s %s:6379@16379 %s %s 0 0 0 connected%s" % (node_id, h, flags, following or "-", slots))
             return 0, "\n".join(lines) + "\n", ""
         raise AssertionError(cmd)
     runner = FakeRunner(answer)
