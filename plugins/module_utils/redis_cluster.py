@@ -81,6 +81,68 @@ class RedisCli:
             raise RedisCliError("%s on %s:%s failed: %s" % (" ".join(str(a) for a in args[:4]), host, port, cause))
         return out
 
+    def auth_args(self):
+        """AUTH2 arguments for MIGRATE (send them through pipe(), never argv)."""
+        return ["AUTH2", self.user, self._password]
+
+    def pipe(self, host, port, commands):
+        """Send many commands through one redis-cli process (stdin, one line each) and return
+        one reply per command (decoded JSON). Arguments may hold secrets: stdin keeps them out of
+        the process list. An error reply raises RedisCliError naming the command, unless its
+        prefix is in the `allow` set given as a command's second element: (args, allow).
+        redis-cli prints INFO, CLUSTER NODES / INFO and a few others raw, not as JSON: use run()."""
+        if not commands:
+            return []
+        lines, allows = [], []
+        for command in commands:
+            args, allow = command if isinstance(command, tuple) else (command, ())
+            lines.append(" ".join(quote_arg(a) for a in args))
+            allows.append((args, allow))
+        argv = self.argv(host, port, [], json_output=True)
+        rc, out, err = self._run(argv, data="\n".join(lines), environ_update={"REDISCLI_AUTH": self._password})
+        replies = out.splitlines()
+        if rc != 0 or len(replies) != len(lines):
+            cause = (err or "").strip() or ("exit code %d" % rc if rc else "%d replies to %d commands"
+                                           % (len(replies), len(lines)))
+            if rc == 124:
+                cause = "no answer within %d s" % self.timeout
+            raise RedisCliError("%d piped command(s) (%s ...) on %s:%s failed: %s"
+                                % (len(lines), " ".join(str(a) for a in allows[0][0][:3]), host, port, cause))
+        result = []
+        for reply, (args, allow) in zip(replies, allows):
+            if reply.startswith("error:"):
+                message = json.loads(reply[len("error:"):])
+                if not any(message.startswith(prefix) for prefix in allow):
+                    raise RedisCliError("%s on %s:%s failed: %s" % (" ".join(str(a) for a in args[:4]), host, port, message))
+                result.append(RedisReplyError(message))
+            else:
+                result.append(json.loads(reply))
+        return result
+
+
+class RedisReplyError(str):
+    """An error reply that the caller allowed (see RedisCli.pipe)."""
+
+
+def quote_arg(value):
+    """One argument for redis-cli's line syntax: double-quoted, with \\, \" and control bytes escaped."""
+    out = ['"']
+    for char in str(value):
+        if char in '"\\':
+            out.append("\\" + char)
+        elif char == "\n":
+            out.append("\\n")
+        elif char == "\r":
+            out.append("\\r")
+        elif char == "\t":
+            out.append("\\t")
+        elif ord(char) < 32 or ord(char) == 127:
+            out.append("\\x%02x" % ord(char))
+        else:
+            out.append(char)
+    out.append('"')
+    return "".join(out)
+
 
 # ---------------------------------------------------------------- parsers
 
@@ -530,15 +592,18 @@ def apply_actions(cli, topology, actions, timeout, sleep, clock):
     return done
 
 
-def replicate(cli, node, primary, primary_name, timeout, sleep, clock):
-    """CLUSTER REPLICATE on `node` once it knows `primary` holds slots; wait until it follows it."""
+def replicate(cli, node, primary, primary_name, timeout, sleep, clock, require_slots=True):
+    """CLUSTER REPLICATE on `node` once it knows `primary` as a primary (holding slots unless
+    require_slots is false: a new shard's primary gets its replica before its slots); wait until
+    it follows it."""
     def view(target):
         return parse_cluster_nodes(cli.run(target["host"], target["port"], "CLUSTER", "NODES"))
 
     primary_id = parse_cluster_nodes_myself_id(cli.run(primary["host"], primary["port"], "CLUSTER", "NODES"))
-    wait_until(lambda: any(n["id"] == primary_id and n["role"] == "primary" and n["slot_count"] > 0
-                           for n in view(node)),
-               timeout, sleep, clock, "%s to learn that %s holds slots" % (node["name"], primary_name))
+    wait_until(lambda: any(n["id"] == primary_id and n["role"] == "primary" and not n["handshake"]
+                           and (n["slot_count"] > 0 or not require_slots) for n in view(node)),
+               timeout, sleep, clock, "%s to learn that %s is a primary%s"
+               % (node["name"], primary_name, " holding slots" if require_slots else ""))
     cli.run(node["host"], node["port"], "CLUSTER", "REPLICATE", primary_id)
     wait_until(lambda: [n for n in view(node) if n["myself"]][0]["primary_id"] == primary_id,
                timeout, sleep, clock, "%s to replicate %s" % (node["name"], primary_name))
@@ -564,12 +629,22 @@ def wait_healthy(cli, inventory, timeout, sleep, clock):
 
 # ---------------------------------------------------------------- health and queues
 
-def health_problems(topology, summary=None):
-    """Why the cluster is not healthy, one line each (empty list: healthy)."""
+def spare_nodes(topology):
+    """Reachable inventory nodes outside the cluster that hold no slots and follow no primary:
+    new hosts waiting for playbooks/add_shard.yml."""
+    members = set(topology.members())
+    return [n["name"] for n in topology.inventory if n["name"] in topology.myself and n["name"] not in members
+            and not topology.slots_of(n["name"]) and not topology.primary_of(n["name"])]
+
+
+def health_problems(topology, summary=None, allow_spare=False):
+    """Why the cluster is not healthy, one line each (empty list: healthy). With allow_spare, new
+    hosts waiting for add_shard.yml (see spare_nodes) are not a problem."""
     summary = summary or topology.summary()
     problems = ["node %s unreachable: %s" % (n, topology.errors.get(n, "no answer")) for n in summary["unreachable"]]
+    spare = set(spare_nodes(topology)) if allow_spare else set()
     for name, node in sorted(summary["nodes"].items()):
-        if node["reachable"] and node["cluster_state"] != "ok":
+        if node["reachable"] and node["cluster_state"] != "ok" and name not in spare:
             problems.append("node %s reports cluster_state:%s" % (name, node["cluster_state"]))
     if summary["slots_covered"] != CLUSTER_SLOTS:
         problems.append("%d of %d slots covered" % (summary["slots_covered"], CLUSTER_SLOTS))
@@ -581,7 +656,7 @@ def health_problems(topology, summary=None):
         problems.append("replica %s shares zone %s with its primary %s" % (item["replica"], item["zone"], item["primary"]))
     members = set(topology.members())
     for node in topology.inventory:
-        if node["name"] not in members and node["name"] not in summary["unreachable"]:
+        if node["name"] not in members and node["name"] not in summary["unreachable"] and node["name"] not in spare:
             problems.append("node %s is not part of the cluster" % node["name"])
     return problems
 

@@ -35,6 +35,12 @@ options:
     description: BullMQ key prefix (before the hash tag).
     type: str
     default: bull
+  allow_spare:
+    description:
+      - Do not count new hosts outside the cluster (no slots, no primary) as a problem; they are
+        listed in RV(spare_nodes) for C(playbooks/add_shard.yml).
+    type: bool
+    default: false
 author:
   - shardwise.redis developers
 """
@@ -55,6 +61,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+spare_nodes:
+  description: Reachable nodes outside the cluster that hold no slots and follow no primary.
+  returned: always
+  type: list
+  elements: str
+  sample: [redis-a3, redis-b3]
 healthy:
   description: Every node reachable and C(cluster_state:ok), all slots covered, no open slots, no failed
     node, no replica in its primary's zone.
@@ -89,20 +101,21 @@ queues:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.shardwise.redis.plugins.module_utils.redis_cluster import (
-    RedisCliError, connection_argument_spec, gather, health_problems, make_cli, node_argument_spec,
+    RedisCliError, connection_argument_spec, gather, health_problems, spare_nodes, make_cli, node_argument_spec,
     queue_depths)
 
 
 def main():
     spec = connection_argument_spec()
     spec.update(nodes=node_argument_spec(), bullmq_queues=dict(type="list", elements="str", default=[]),
-                bullmq_prefix=dict(type="str", default="bull"))
+                bullmq_prefix=dict(type="str", default="bull"), allow_spare=dict(type="bool", default=False))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     cli = make_cli(module)
     topology = gather(cli, module.params["nodes"])
     summary = topology.summary()
-    problems = health_problems(topology, summary)
-    result = dict(changed=False, healthy=not problems, problems=problems, cluster=summary)
+    problems = health_problems(topology, summary, module.params["allow_spare"])
+    result = dict(changed=False, healthy=not problems, problems=problems, cluster=summary,
+                  spare_nodes=spare_nodes(topology))
     if module.params["bullmq_queues"]:
         try:
             result["queues"] = queue_depths(cli, module.params["nodes"], module.params["bullmq_prefix"],

@@ -8,24 +8,15 @@ them. A queue outside the allowed key prefix must be refused (proves the ACL is 
 Exits 1 on any failure. Never prints a secret.
 """
 import asyncio
-import os
 import sys
 import time
 
 from bullmq import Queue, Worker
-from redis.asyncio.cluster import ClusterNode, RedisCluster
+from tls_client import async_cluster as cluster
 from redis.exceptions import NoPermissionError, ResponseError
 
 QUEUES = ["critical", "high", "normal", "low", "batch", "scheduled"]
 JOBS_PER_QUEUE = 5
-
-
-def cluster(pki, hosts, user):
-    return RedisCluster(
-        startup_nodes=[ClusterNode(h, 6379) for h in hosts], username=user,
-        password=os.environ["REDIS_%s_PASSWORD" % user.upper()], ssl=True,
-        ssl_ca_certs=os.path.join(pki, "ca.crt"), ssl_certfile=os.path.join(pki, "clients", user + ".crt"),
-        ssl_keyfile=os.path.join(pki, "clients", user + ".key"), decode_responses=True)
 
 
 async def run(pki, hosts):

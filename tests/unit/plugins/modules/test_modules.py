@@ -166,3 +166,55 @@ def test_recover_healthy_cluster_changes_nothing():
         return healthy_answer(argv)
     result, calls = run_module(redis_cluster_recover, dict(nodes=NODES), answer)
     assert result["changed"] is False and result["plan"] == [] and result["notes"] == []
+
+
+# ---------------------------------------------------------------- resharding and memory modules
+
+NEW_NODES = [dict(name="redis-a3", host="10.89.20.13", zone="zone-a"), dict(name="redis-b3", host="10.89.20.23", zone="zone-b")]
+
+
+def spare_answer(argv):
+    host = argv[argv.index("-h") + 1]
+    cmd = command_of(argv)
+    if host in ("10.89.20.13", "10.89.20.23"):
+        if cmd == ["CLUSTER", "NODES"]:
+            return 0, "%s %s:6379@16379 myself,master - 0 0 0 connected\n" % (host[-2:] * 20, host), ""
+        if cmd == ["CLUSTER", "INFO"]:
+            return 0, "cluster_state:fail\r\n", ""
+    if cmd == ["INFO", "memory"]:
+        return 0, "used_memory:1000000\r\nused_memory_dataset:500000\r\nmaxmemory:1000000000\r\n", ""
+    return healthy_answer(argv)
+
+
+def test_reshard_check_mode_plans_the_new_shard_without_mutating():
+    from ansible_collections.shardwise.redis.plugins.modules import redis_cluster_reshard
+    result, calls = run_module(redis_cluster_reshard, dict(nodes=NODES + NEW_NODES), spare_answer, check_mode=True)
+    assert result["changed"] and not result["failed"]
+    assert "NEW SHARD primary redis-a3@zone-a replicas redis-b3@zone-b" in result["plan"]
+    assert result["targets"] == {"redis-a1": 4096, "redis-b1": 4096, "redis-c1": 4096, "redis-a3": 4096}
+    assert result["memory"][0]["node"] == "redis-a3"
+    assert not [c for c, _ in calls if any(m in command_of(c) for m in MUTATING + ("MIGRATE",))]
+    assert SECRET not in json.dumps(result)
+
+
+def test_reshard_refuses_bad_parameters_before_touching_a_node():
+    from ansible_collections.shardwise.redis.plugins.modules import redis_cluster_reshard
+    result, calls = run_module(redis_cluster_reshard, dict(nodes=NODES, batch_size=0), spare_answer)
+    assert result["failed"] and "batch_size is 0: it must be between 1 and 10000" in result["msg"] and not calls
+    result, calls = run_module(redis_cluster_reshard, dict(nodes=NODES, mode="remove", remove=["redis-a1"]),
+                               spare_answer)
+    assert result["failed"] and "its replicas redis-b2 are not being removed" in result["msg"]
+    assert not [c for c, _ in calls if any(m in command_of(c) for m in MUTATING)]
+
+
+def test_reshard_on_a_balanced_cluster_changes_nothing():
+    from ansible_collections.shardwise.redis.plugins.modules import redis_cluster_reshard
+    result, _ = run_module(redis_cluster_reshard, dict(nodes=NODES), spare_answer)
+    assert result["changed"] is False and result["plan"] == []
+
+
+def test_info_lists_spare_nodes_and_allows_them_when_asked():
+    result, _ = run_module(redis_cluster_info, dict(nodes=NODES + NEW_NODES), spare_answer)
+    assert result["spare_nodes"] == ["redis-a3", "redis-b3"] and not result["healthy"]
+    result, _ = run_module(redis_cluster_info, dict(nodes=NODES + NEW_NODES, allow_spare=True), spare_answer)
+    assert result["healthy"], result["problems"]

@@ -1,0 +1,209 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: shardwise.redis contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: redis_cluster_reshard
+short_description: Add or remove Redis Cluster shards and balance slots online
+version_added: 0.1.0
+description:
+  - O(mode=add) turns inventory nodes that hold no slots and follow no primary into new shards
+    (primary plus O(replicas) replicas, never in the primary's zone), joins them and moves slots
+    so every primary holds its share (by O(weights)).
+  - O(mode=remove) drains the slots of the shards named in O(remove) to the other primaries, then
+    forgets their nodes on every node and resets them. Whole shards only.
+  - O(mode=balance) only moves slots.
+  - Slots move online: C(CLUSTER SETSLOT IMPORTING/MIGRATING), keys with C(MIGRATE ... REPLACE KEYS)
+    in batches of O(batch_size), then C(CLUSTER SETSLOT NODE) on the target, the source and every
+    other primary. Clients see C(MOVED)/C(ASK) redirects only (multi-key commands on a slot half
+    moved get C(TRYAGAIN), which cluster clients retry).
+  - Migrations left open by an interrupted run are finished first. The MIGRATE password goes to
+    redis-cli on stdin, never on its command line.
+  - Before anything changes, every node must answer over TLS, no node may be flagged failing, all
+    slots must be covered and no receiving primary may exceed O(max_memory_percent) of its
+    maxmemory with the slots it receives. A balanced cluster with no free node gets no action.
+extends_documentation_fragment:
+  - shardwise.redis.connection
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+options:
+  mode:
+    description: What to do.
+    type: str
+    choices: [add, remove, balance]
+    default: add
+  remove:
+    description: Inventory names of the nodes to remove (O(mode=remove)); a primary needs all its replicas listed.
+    type: list
+    elements: str
+    default: []
+  weights:
+    description: Relative slot share per primary (default 1 each); 0 empties a primary.
+    type: dict
+    default: {}
+  threshold:
+    description: Move slots only when some primary is off its share by more than this many percent.
+    type: float
+    default: 2.0
+  replicas:
+    description: Replicas per new primary.
+    type: int
+    default: 1
+  batch_size:
+    description: Keys per C(MIGRATE) call and per C(CLUSTER GETKEYSINSLOT) call.
+    type: int
+    default: 100
+  slots_per_round:
+    description: Slots opened at once between one source and one target.
+    type: int
+    default: 128
+  pause_ms:
+    description: Pause after each round of MIGRATE calls, to give the shard room for clients.
+    type: int
+    default: 0
+  migrate_timeout:
+    description: Milliseconds C(MIGRATE) may wait for the target.
+    type: int
+    default: 10000
+  max_memory_percent:
+    description: Highest used_memory/maxmemory a receiving primary may reach, estimated before moving.
+    type: float
+    default: 80.0
+  wait_timeout:
+    description: Seconds to wait for nodes to join, replicas to attach and C(cluster_state:ok).
+    type: int
+    default: 120
+author:
+  - shardwise.redis developers
+"""
+
+EXAMPLES = r"""
+- name: Add the inventory's new hosts as shards and balance slots
+  shardwise.redis.redis_cluster_reshard:
+    nodes: "{{ groups['redis'] | shardwise.redis.cluster_nodes(hostvars) }}"
+    login_password: "{{ redis_admin_password }}"
+    batch_size: 200
+  run_once: true
+
+- name: Drain and remove one shard
+  shardwise.redis.redis_cluster_reshard:
+    nodes: "{{ groups['redis'] | shardwise.redis.cluster_nodes(hostvars) }}"
+    login_password: "{{ redis_admin_password }}"
+    mode: remove
+    remove: [redis-a3, redis-b3]
+  run_once: true
+"""
+
+RETURN = r"""
+plan:
+  description: The actions, one line each, in order.
+  returned: always
+  type: list
+  elements: str
+  sample: ["CLUSTER MEET 10.0.1.13 6379 (redis-a3 joins)", "NEW SHARD primary redis-a3@zone-a replicas redis-b3@zone-b",
+           "CLUSTER REPLICATE redis-a3 on redis-b3", "MOVE 1365 slot(s) redis-a1 -> redis-a3: 4096-5460"]
+targets:
+  description: Slots each primary holds once the plan is done.
+  returned: always
+  type: dict
+  sample: {redis-a1: 4096, redis-a3: 4096, redis-b1: 4096, redis-c1: 4096}
+memory:
+  description: Estimated memory of each receiving primary once its slots arrive.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{node: redis-a3, used: 1048576, incoming: 52428800, maxmemory: 30064771072, percent: 0.2}]
+moved:
+  description: Slots and keys moved.
+  returned: always
+  type: dict
+  sample: {slots_moved: 4096, keys_moved: 10240}
+before:
+  description: Topology summary before the run (as in M(shardwise.redis.redis_cluster_info)).
+  returned: always
+  type: dict
+after:
+  description: Topology summary after the run (same as RV(before) in check mode).
+  returned: always
+  type: dict
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.shardwise.redis.plugins.module_utils.placement import PlacementError
+from ansible_collections.shardwise.redis.plugins.module_utils.redis_cluster import (
+    RedisCliError, WaitTimeout, connection_argument_spec, gather, make_cli, node_argument_spec, wait_healthy)
+from ansible_collections.shardwise.redis.plugins.module_utils.reshard import (
+    apply_reshard, memory_check, plan_lines, plan_reshard)
+
+LIMITS = dict(batch_size=(1, 10000), slots_per_round=(1, 16384), pause_ms=(0, 60000), migrate_timeout=(100, 600000),
+              wait_timeout=(1, 3600), replicas=(0, 5))
+
+
+def main():
+    spec = connection_argument_spec()
+    spec.update(nodes=node_argument_spec(), mode=dict(type="str", choices=["add", "remove", "balance"], default="add"),
+                remove=dict(type="list", elements="str", default=[]), weights=dict(type="dict", default={}),
+                threshold=dict(type="float", default=2.0), replicas=dict(type="int", default=1),
+                batch_size=dict(type="int", default=100), slots_per_round=dict(type="int", default=128),
+                pause_ms=dict(type="int", default=0), migrate_timeout=dict(type="int", default=10000),
+                max_memory_percent=dict(type="float", default=80.0), wait_timeout=dict(type="int", default=120))
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
+                           required_if=[("mode", "remove", ("remove",))])
+    p = module.params
+    for name, (low, high) in LIMITS.items():
+        if not low <= p[name] <= high:
+            module.fail_json(msg="%s is %s: it must be between %d and %d" % (name, p[name], low, high))
+    if not 0 < p["max_memory_percent"] <= 100 or p["threshold"] < 0:
+        module.fail_json(msg="max_memory_percent must be in (0, 100] and threshold >= 0")
+    try:
+        weights = dict((k, float(v)) for k, v in p["weights"].items())
+    except (TypeError, ValueError):
+        module.fail_json(msg="weights must map inventory names to numbers, got %r" % (p["weights"],))
+    cli = make_cli(module)
+    topology = gather(cli, p["nodes"])
+    before = topology.summary()
+    result = dict(changed=False, plan=[], targets={}, memory=[], moved=dict(slots_moved=0, keys_moved=0),
+                  before=before, after=before)
+    try:
+        unknown = sorted(set(weights) - set(topology.by_name))
+        if unknown:
+            raise PlacementError("weights name %s, which are not inventory nodes" % ", ".join(unknown))
+        plan = plan_reshard(topology, mode=p["mode"], remove=p["remove"], weights=weights,
+                            threshold=p["threshold"], replicas=p["replicas"])
+        result["plan"], result["targets"] = plan_lines(plan, topology), plan["targets"]
+        receivers = sorted({dst for _, _, dst in plan["resume"] + plan["moves"]})
+        memory = dict((n, cli.run(topology.by_name[n]["host"], topology.by_name[n]["port"], "INFO", "memory"))
+                      for n in set(receivers + topology.primaries_with_slots()))
+        result["memory"] = memory_check(plan, topology, memory, p["max_memory_percent"])
+    except (PlacementError, RedisCliError) as exc:
+        module.fail_json(msg=str(exc), **result)
+    result["changed"] = bool(result["plan"])
+    if module._diff:
+        result["diff"] = dict(before=dict((k, v["slots"]) for k, v in before["nodes"].items()),
+                              after=dict(targets=plan["targets"], plan=result["plan"]))
+    if module.check_mode or not result["changed"]:
+        module.exit_json(**result)
+    options = dict((k, p[k]) for k in ("batch_size", "migrate_timeout", "slots_per_round", "pause_ms", "wait_timeout"))
+    try:
+        result["moved"] = apply_reshard(cli, topology, plan, options, time.sleep, time.time)
+        staying = [n for n in p["nodes"] if n["name"] not in plan["forget"]]
+        wait_healthy(cli, staying, p["wait_timeout"], time.sleep, time.time)
+    except (RedisCliError, WaitTimeout, PlacementError) as exc:
+        module.fail_json(msg="%s (re-run to continue: open slots are finished and the plan is recomputed)" % exc,
+                         **result)
+    result["after"] = gather(cli, p["nodes"]).summary()
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
