@@ -15,7 +15,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 ARCHIVE := $(CACHE)/redis-7.2.4-linux-x86_64.tar.gz
 PROMTOOL := $(CACHE)/bin/promtool
-SCENARIOS ?= default failover recovery add_shard
+SCENARIOS ?= default failover recovery add_shard memory
 
 .PHONY: help deps venv archive image lab lab-down lab-status lint unit rules molecule test clean
 

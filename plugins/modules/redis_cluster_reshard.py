@@ -18,7 +18,7 @@ description:
   - O(mode=remove) drains the slots of the shards named in O(remove) to the other primaries, then
     forgets their nodes on every node and resets them. Whole shards only.
   - O(mode=balance) only moves slots.
-  - Slots move online: C(CLUSTER SETSLOT IMPORTING/MIGRATING), keys with C(MIGRATE ... REPLACE KEYS)
+  - Slots move online with C(CLUSTER SETSLOT IMPORTING/MIGRATING), keys with C(MIGRATE ... REPLACE KEYS)
     in batches of O(batch_size), then C(CLUSTER SETSLOT NODE) on the target, the source and every
     other primary. Clients see C(MOVED)/C(ASK) redirects only (multi-key commands on a slot half
     moved get C(TRYAGAIN), which cluster clients retry).

@@ -213,6 +213,14 @@ def test_reshard_on_a_balanced_cluster_changes_nothing():
     assert result["changed"] is False and result["plan"] == []
 
 
+def test_cleanup_refuses_bad_parameters_before_touching_a_node():
+    from ansible_collections.shardwise.redis.plugins.modules import redis_bullmq_cleanup
+    result, calls = run_module(redis_bullmq_cleanup, dict(nodes=NODES, threshold=0, queues={"q": {"maxage": 1}}),
+                               spare_answer)
+    assert result["failed"] and not calls
+    assert "threshold must be a percentage" in result["msg"] and "queues.q may only set" in result["msg"]
+
+
 def test_info_lists_spare_nodes_and_allows_them_when_asked():
     result, _ = run_module(redis_cluster_info, dict(nodes=NODES + NEW_NODES), spare_answer)
     assert result["spare_nodes"] == ["redis-a3", "redis-b3"] and not result["healthy"]

@@ -1,0 +1,170 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: shardwise.redis contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: redis_bullmq_cleanup
+short_description: Free memory on Redis Cluster primaries by cleaning old finished BullMQ jobs
+version_added: 0.1.0
+description:
+  - Reads used_memory/maxmemory of every primary. On primaries at or above O(threshold) percent (all
+    of them with O(force)), finds the BullMQ queues stored there (C(SCAN) for C(<prefix>:*:meta)) and
+    removes completed jobs older than O(completed_max_age_hours) and failed jobs older than
+    O(failed_max_age_days) (per queue in O(queues)), the way BullMQ's own clean does it (the job hash,
+    its logs, dependency keys, deduplication key and its entry in the finished set go together).
+  - Works in batches of O(batch_size) jobs (one short Lua script each) with O(pause_ms) between them,
+    so the shard keeps answering. Trims each queue's event stream to O(events_maxlen) entries.
+  - Waiting, active, delayed, prioritized and waiting-children jobs are never read or touched. A
+    finished job its parent still waits on, whose parent is in another slot, or that is locked, is kept.
+  - Then runs C(MEMORY PURGE) and turns C(activedefrag) on where it is off.
+  - Check mode reports what would be removed per queue. Primaries below the threshold get no action.
+extends_documentation_fragment:
+  - shardwise.redis.connection
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+options:
+  threshold:
+    description: Clean primaries whose used_memory is at least this percent of maxmemory.
+    type: float
+    default: 80.0
+  force:
+    description: Clean every primary, whatever its memory use.
+    type: bool
+    default: false
+  completed_max_age_hours:
+    description: Completed jobs finished longer ago than this are removed.
+    type: float
+    default: 24
+  failed_max_age_days:
+    description: Failed jobs finished longer ago than this are removed.
+    type: float
+    default: 7
+  events_maxlen:
+    description: Event streams are trimmed to this many entries.
+    type: int
+    default: 10000
+  queues:
+    description:
+      - Per-queue overrides, by queue name; each may set C(completed_max_age_hours),
+        C(failed_max_age_days) and C(events_maxlen).
+    type: dict
+    default: {}
+  prefix:
+    description: BullMQ key prefix before the hash tag (queues use C(<prefix>:{name})).
+    type: str
+    default: bull
+  batch_size:
+    description: Jobs per Lua call.
+    type: int
+    default: 100
+  pause_ms:
+    description: Pause between batches, in milliseconds.
+    type: int
+    default: 20
+author:
+  - shardwise.redis developers
+"""
+
+EXAMPLES = r"""
+- name: Clean primaries above 80 % (completed > 24 h, failed > 7 d; the critical queue keeps failures 30 d)
+  shardwise.redis.redis_bullmq_cleanup:
+    nodes: "{{ groups['redis'] | shardwise.redis.cluster_nodes(hostvars) }}"
+    login_password: "{{ redis_admin_password }}"
+    queues:
+      critical: {failed_max_age_days: 30}
+  run_once: true
+"""
+
+RETURN = r"""
+plan:
+  description: One line per primary, what was (check mode - would be) done.
+  returned: always
+  type: list
+  elements: str
+  sample: ["redis-a1 at 85.200% of maxmemory: queue batch: remove 1200 completed (> 24 h), 30 failed (> 7 d)",
+           "redis-b1 at 12.000% of maxmemory: below the threshold, nothing to do"]
+nodes:
+  description: Per primary memory before/after and per queue counts (candidates, removed, kept, events trimmed).
+  returned: always
+  type: list
+  elements: dict
+memory:
+  description: used_memory before and after, one line per primary that was cleaned.
+  returned: always
+  type: list
+  elements: str
+  sample: ["redis-a1 used_memory 73398728 -> 30145536 bytes (27.343% -> 11.230% of maxmemory)"]
+still_critical:
+  description: Primaries still at or above the threshold after the clean-up (add shards).
+  returned: always
+  type: list
+  elements: str
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.shardwise.redis.plugins.module_utils.bullmq_cleanup import memory_lines, plan_lines, run_cleanup
+from ansible_collections.shardwise.redis.plugins.module_utils.redis_cluster import (
+    RedisCliError, connection_argument_spec, gather, make_cli, node_argument_spec)
+
+RULES = ("completed_max_age_hours", "failed_max_age_days", "events_maxlen")
+
+
+def main():
+    spec = connection_argument_spec()
+    spec.update(nodes=node_argument_spec(), threshold=dict(type="float", default=80.0),
+                force=dict(type="bool", default=False), completed_max_age_hours=dict(type="float", default=24),
+                failed_max_age_days=dict(type="float", default=7), events_maxlen=dict(type="int", default=10000),
+                queues=dict(type="dict", default={}), prefix=dict(type="str", default="bull"),
+                batch_size=dict(type="int", default=100), pause_ms=dict(type="int", default=20))
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    p = module.params
+    problems = []
+    if not 0 < p["threshold"] <= 100:
+        problems.append("threshold must be a percentage in (0, 100], got %s" % p["threshold"])
+    if p["completed_max_age_hours"] < 0 or p["failed_max_age_days"] < 0 or p["events_maxlen"] < 0:
+        problems.append("completed_max_age_hours, failed_max_age_days and events_maxlen must be >= 0")
+    if not 1 <= p["batch_size"] <= 1000 or not 0 <= p["pause_ms"] <= 10000:
+        problems.append("batch_size must be 1..1000 and pause_ms 0..10000")
+    overrides = {}
+    for queue, rules in p["queues"].items():
+        if not isinstance(rules, dict) or set(rules) - set(RULES):
+            problems.append("queues.%s may only set %s" % (queue, ", ".join(RULES)))
+            continue
+        try:
+            overrides[queue] = dict((k, float(v)) for k, v in rules.items())
+        except (TypeError, ValueError):
+            problems.append("queues.%s: values must be numbers" % queue)
+    if problems:
+        module.fail_json(msg="; ".join(problems))
+    cli = make_cli(module)
+    topology = gather(cli, p["nodes"])
+    if topology.unreachable:
+        module.fail_json(msg="nodes %s did not answer over TLS with the admin user; heal the cluster first "
+                             "(playbooks/failover_recovery.yml)" % ", ".join(topology.unreachable))
+    primaries = [topology.by_name[n] for n in topology.primaries_with_slots()]
+    options = dict(threshold=p["threshold"], force=p["force"], prefix=p["prefix"], overrides=overrides,
+                   defaults=dict((k, p[k]) for k in RULES), batch_size=p["batch_size"], pause_ms=p["pause_ms"])
+    try:
+        rows, changed = run_cleanup(cli, primaries, options, time.sleep, module.check_mode)
+    except RedisCliError as exc:
+        module.fail_json(msg="%s (re-run to continue: every batch is complete on its own)" % exc)
+    for row in rows:
+        for queue in row["queues"].values():
+            queue.pop("completed_cut", None)
+            queue.pop("failed_cut", None)
+    still = [r["node"] for r in rows if r["after"]["percent"] >= p["threshold"]]
+    module.exit_json(changed=changed, plan=plan_lines(rows), memory=memory_lines(rows), nodes=rows, still_critical=still)
+
+
+if __name__ == "__main__":
+    main()
