@@ -25,11 +25,8 @@ description:
   - Check mode reports what would be removed per queue. Primaries below the threshold get no action.
 extends_documentation_fragment:
   - shardwise.redis.connection
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
+  - shardwise.redis.attributes
+  - shardwise.redis.attributes.no_diff
 options:
   threshold:
     description: Clean primaries whose used_memory is at least this percent of maxmemory.

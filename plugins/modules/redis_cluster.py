@@ -25,11 +25,8 @@ description:
     reported for C(playbooks/add_shard.yml).
 extends_documentation_fragment:
   - shardwise.redis.connection
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
+  - shardwise.redis.attributes
+  - shardwise.redis.attributes.diff
 options:
   replicas:
     description: Replicas per primary.

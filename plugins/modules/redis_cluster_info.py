@@ -18,11 +18,8 @@ description:
   - Read-only. RV(healthy) and RV(problems) make it a health check for runbooks and schedulers.
 extends_documentation_fragment:
   - shardwise.redis.connection
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
+  - shardwise.redis.attributes
+  - shardwise.redis.attributes.no_diff
 options:
   bullmq_queues:
     description:

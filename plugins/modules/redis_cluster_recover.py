@@ -25,11 +25,8 @@ description:
   - Unlike M(shardwise.redis.redis_cluster), unreachable nodes are expected here.
 extends_documentation_fragment:
   - shardwise.redis.connection
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
+  - shardwise.redis.attributes
+  - shardwise.redis.attributes.diff
 options:
   replicas:
     description: Replicas each primary should have.

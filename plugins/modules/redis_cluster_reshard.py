@@ -29,11 +29,8 @@ description:
     maxmemory with the slots it receives. A balanced cluster with no free node gets no action.
 extends_documentation_fragment:
   - shardwise.redis.connection
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
+  - shardwise.redis.attributes
+  - shardwise.redis.attributes.diff
 options:
   mode:
     description: What to do.
