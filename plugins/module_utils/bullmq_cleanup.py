@@ -112,7 +112,7 @@ def survey(cli, node, bases, rules_of, now_ms):
     return result
 
 
-def clean_set(cli, node, key, base, cutoff, batch, pause, limit=None):
+def clean_set(cli, node, key, base, cutoff, batch, pause):
     """Remove finished jobs of `key` scored <= cutoff in batches. Returns (removed, kept)."""
     removed = kept = 0
     while True:
@@ -120,7 +120,7 @@ def clean_set(cli, node, key, base, cutoff, batch, pause, limit=None):
             ["EVAL", CLEAN_BATCH, 1, key, base, cutoff, batch, kept]])[0]]
         removed += gone
         kept += held
-        if fetched < batch or (limit is not None and removed >= limit):
+        if fetched < batch:
             return removed, kept
         pause()
 

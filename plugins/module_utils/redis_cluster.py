@@ -309,6 +309,11 @@ class Topology:
             return []
         return [n for n in self.views[self.anchor] if n["id"] not in self.name_of_id]
 
+    def free_nodes(self):
+        """Reachable inventory nodes that hold no slots and follow no primary."""
+        return [n["name"] for n in self.inventory if n["name"] in self.myself
+                and not self.slots_of(n["name"]) and not self.primary_of(n["name"])]
+
     def primaries_with_slots(self):
         return [n["name"] for n in self.inventory if self.role(n["name"]) == "primary" and self.slots_of(n["name"])]
 
@@ -567,10 +572,26 @@ def apply_actions(cli, topology, actions, timeout, sleep, clock):
     def addr(name):
         return inv[name]["host"], inv[name]["port"]
 
-    meets = [a for a in actions if a["op"] == "meet"]
-    for action in meets:
-        cli.run(*(addr(action["via"]) + ("CLUSTER", "MEET") + tuple(action["args"])))
+    done += meet(cli, topology, [a for a in actions if a["op"] == "meet"], timeout, sleep, clock)
+    for action in [a for a in actions if a["op"] == "addslots"]:
+        cli.run(*(addr(action["node"]) + ("CLUSTER", "ADDSLOTSRANGE") + tuple(action["args"])))
         done.append(describe(action))
+    for action in [a for a in actions if a["op"] == "replicate"]:
+        replicate(cli, inv[action["node"]], inv[action["primary"]], action["primary"], timeout, sleep, clock)
+        done.append(describe(action))
+    return done
+
+
+def meet(cli, topology, meets, timeout, sleep, clock):
+    """Send CLUSTER MEET actions ({op: meet, node, via, args}), then wait until the new nodes, the nodes they
+    were met through and every member know each other (no handshake left). Returns lines done."""
+    inv = topology.by_name
+
+    def node_view(name):
+        return parse_cluster_nodes(cli.run(inv[name]["host"], inv[name]["port"], "CLUSTER", "NODES"))
+
+    for action in meets:
+        cli.run(inv[action["via"]]["host"], inv[action["via"]]["port"], "CLUSTER", "MEET", *action["args"])
     if meets:
         involved = sorted(set([a["via"] for a in meets] + [a["node"] for a in meets] + topology.members()))
 
@@ -583,13 +604,7 @@ def apply_actions(cli, topology, actions, timeout, sleep, clock):
                 ids |= {n["id"] for n in view if n["myself"]}
             return all({n["id"] for n in node_view(name)} >= ids for name in involved)
         wait_until(all_know_each_other, timeout, sleep, clock, "nodes %s to know each other" % ", ".join(involved))
-    for action in [a for a in actions if a["op"] == "addslots"]:
-        cli.run(*(addr(action["node"]) + ("CLUSTER", "ADDSLOTSRANGE") + tuple(action["args"])))
-        done.append(describe(action))
-    for action in [a for a in actions if a["op"] == "replicate"]:
-        replicate(cli, inv[action["node"]], inv[action["primary"]], action["primary"], timeout, sleep, clock)
-        done.append(describe(action))
-    return done
+    return [describe(a) for a in meets]
 
 
 def replicate(cli, node, primary, primary_name, timeout, sleep, clock, require_slots=True):
@@ -633,8 +648,7 @@ def spare_nodes(topology):
     """Reachable inventory nodes outside the cluster that hold no slots and follow no primary:
     new hosts waiting for playbooks/add_shard.yml."""
     members = set(topology.members())
-    return [n["name"] for n in topology.inventory if n["name"] in topology.myself and n["name"] not in members
-            and not topology.slots_of(n["name"]) and not topology.primary_of(n["name"])]
+    return [n for n in topology.free_nodes() if n not in members]
 
 
 def health_problems(topology, summary=None, allow_spare=False):

@@ -17,7 +17,7 @@ __metaclass__ = type
 from ansible_collections.shardwise.redis.plugins.module_utils.placement import (
     CLUSTER_SLOTS, PlacementError, plan_layout)
 from ansible_collections.shardwise.redis.plugins.module_utils.redis_cluster import (
-    RedisCliError, _ranges, _slot_set, parse_cluster_nodes, parse_info, replicate, wait_until)
+    RedisCliError, _ranges, _slot_set, meet, parse_info, replicate, wait_until)
 
 
 # ---------------------------------------------------------------- planning
@@ -111,12 +111,6 @@ def open_slot_work(topology):
     return [work[s] for s in sorted(work)]
 
 
-def free_nodes(topology):
-    """Reachable inventory nodes that hold no slots and follow no primary."""
-    return [n["name"] for n in topology.inventory if n["name"] in topology.myself
-            and not topology.slots_of(n["name"]) and not topology.primary_of(n["name"])]
-
-
 def plan_reshard(topology, mode="add", remove=(), weights=None, threshold=2.0, replicas=1):
     """What an add/remove/balance run does. Returns a dict:
     resume [(slot, src, dst)], meet [names], shards [{primary, replicas}], replicate [(replica, primary)],
@@ -144,7 +138,7 @@ def plan_reshard(topology, mode="add", remove=(), weights=None, threshold=2.0, r
                              "inventory hostnames" % ", ".join(unknown))
     primaries = list(holders)
     if mode == "add":
-        spare = free_nodes(topology)
+        spare = topology.free_nodes()
         # Shards an interrupted run already formed: an empty primary that has its replicas.
         followers = dict((n, [r["name"] for r in topology.inventory if topology.primary_of(r["name"]) == n])
                          for n in spare)
@@ -254,7 +248,7 @@ def _chunks(items, size):
 
 
 class Migrator:
-    """Moves slots between primaries with MIGRATE. `cli` is a RedisCli; `nodes` name -> {host, port}."""
+    """Moves slots between primaries with MIGRATE. `cli` is a RedisCli; `nodes` name -> {host, port, ...}."""
 
     def __init__(self, cli, nodes, ids, batch_size=100, migrate_timeout=10000, slots_per_round=128,
                  pause=None):
@@ -335,16 +329,14 @@ def forget_nodes(cli, topology, names):
         cli.pipe(node["host"], node["port"], [["CLUSTER", "RESET", "SOFT"]])
 
 
-def apply_reshard(cli, topology, plan, options, sleep, clock, progress=None):
+def apply_reshard(cli, topology, plan, options, sleep, clock):
     """Carry out a plan_reshard() plan. options: batch_size, migrate_timeout, slots_per_round,
     pause_ms, wait_timeout. Returns a dict of counts."""
     inv = topology.by_name
-    ids = dict(topology.id_of)
-    nodes = {n: dict(host=inv[n]["host"], port=inv[n]["port"]) for n in inv}
     pause_s = options.get("pause_ms", 0) / 1000.0
-    migrator = Migrator(cli, nodes, ids, options["batch_size"], options["migrate_timeout"],
+    migrator = Migrator(cli, inv, topology.id_of, options["batch_size"], options["migrate_timeout"],
                         options["slots_per_round"], pause=(lambda: sleep(pause_s)) if pause_s else None)
-    primaries = [p for p in topology.primaries_with_slots()]
+    primaries = topology.primaries_with_slots()
     timeout = options["wait_timeout"]
     # 1. Finish open migrations.
     if plan["resume"]:
@@ -353,16 +345,10 @@ def apply_reshard(cli, topology, plan, options, sleep, clock, progress=None):
             if slot in _slot_set(topology.slots_of(dst)):
                 owned.add(slot)
         migrator.move(plan["resume"], primaries, owned_by_target=owned)
-    # 2. New nodes join; new primaries get their replicas.
-    anchor = primaries[0]
-    for name in plan["meet"]:
-        cli.run(inv[anchor]["host"], inv[anchor]["port"], "CLUSTER", "MEET", inv[name]["host"], inv[name]["port"])
-    new_nodes = [n for s in plan["shards"] for n in [s["primary"]] + s["replicas"]]
-    for name in new_nodes:
-        # Each new node and every primary must know each other before slots name it as owner.
-        wait_until(lambda n=name: all(_known_by(cli, inv[p], ids[n]) and _known_by(cli, inv[n], ids[p])
-                                      for p in primaries),
-                   timeout, sleep, clock, "%s to join the cluster" % name)
+    # 2. New nodes join (every node must know them before slots name them as owner).
+    joins = [dict(op="meet", node=n, via=primaries[0], args=[inv[n]["host"], inv[n]["port"]]) for n in plan["meet"]]
+    meet(cli, topology, joins, timeout, sleep, clock)
+    for name in [n for s in plan["shards"] for n in [s["primary"]] + s["replicas"]]:
         # A node that just joined answers CLUSTERDOWN (also to MIGRATE) until it has the whole slot map.
         node = inv[name]
         wait_until(lambda n=node: parse_info(cli.run(n["host"], n["port"], "CLUSTER", "INFO")).get("cluster_state") == "ok",
@@ -392,9 +378,3 @@ def good_replicas(info_text):
     if "min_slaves_good_slaves" in info:
         return min(online, int(info["min_slaves_good_slaves"]))
     return online
-
-
-def _known_by(cli, node, node_id):
-    """Does `node` know `node_id` with a connected link (not only a handshake)?"""
-    return any(n["id"] == node_id and not n["handshake"] and n["link"] == "connected"
-               for n in parse_cluster_nodes(cli.run(node["host"], node["port"], "CLUSTER", "NODES")))

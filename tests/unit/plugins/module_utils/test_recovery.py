@@ -36,6 +36,15 @@ def rewrite(views, host, flags=None, primary=None, slots=None):
     return out
 
 
+def down(views, *names):
+    """Nodes `names` died: every view flags them failed (role kept) and they answer nothing."""
+    roles = {n["host"]: n["role"] for n in parse_cluster_nodes(read("nodes-healthy-11.txt"))}
+    for name in names:
+        views = rewrite(views, ADDR[name], flags=("master" if roles[ADDR[name]] == "primary" else "slave") + ",fail")
+        views[name] = None
+    return views
+
+
 def lines(actions):
     return [describe_recovery(a) for a in actions]
 
@@ -46,17 +55,14 @@ def test_healthy_cluster_needs_nothing():
 
 
 def test_failed_primary_still_holding_slots_gets_its_replica_forced():
-    views = rewrite(healthy(), "10.89.20.11", flags="master,fail")
-    views["redis-a1"] = None
+    views = down(healthy(), "redis-a1")
     repl = {n: "slave_repl_offset:%d\r\n" % (100 if n == "redis-b2" else 5) for n in ADDR if n != "redis-a1"}
     actions, notes = plan_recovery(Topology(INVENTORY, views, replication=repl))
     assert lines(actions) == ["CLUSTER FAILOVER FORCE on redis-b2 (replaces failed primary redis-a1)"]
 
 
 def test_no_majority_needs_takeover_explicitly():
-    views = rewrite(healthy(), "10.89.20.11", flags="master,fail")
-    views = rewrite(views, "10.89.20.21", flags="master,fail")
-    views["redis-a1"] = views["redis-b1"] = None
+    views = down(healthy(), "redis-a1", "redis-b1")
     with pytest.raises(PlacementError, match="redis_failover_allow_takeover"):
         plan_recovery(Topology(INVENTORY, views))
     actions, _ = plan_recovery(Topology(INVENTORY, views), allow_takeover=True)
@@ -64,9 +70,7 @@ def test_no_majority_needs_takeover_explicitly():
 
 
 def test_failed_primary_without_live_replica_stops_with_a_reason():
-    views = rewrite(healthy(), "10.89.20.11", flags="master,fail")
-    views = rewrite(views, "10.89.20.22", flags="slave,fail")
-    views["redis-a1"] = views["redis-b2"] = None
+    views = down(healthy(), "redis-a1", "redis-b2")
     with pytest.raises(PlacementError, match="none of its replicas answers"):
         plan_recovery(Topology(INVENTORY, views))
 
