@@ -21,11 +21,11 @@ def cluster_nodes(hosts, hostvars):
     return nodes
 
 
-def zone_layout(nodes, replicas=1, min_primaries=3):
+def zone_layout(nodes, replicas=1, min_primaries=3, allow_zone_majority=False):
     """The planned shards for nodes ([{name, zone}]), or a filter error saying why none exists."""
     try:
         return plan_layout({n["name"]: n["zone"] for n in nodes}, replicas=int(replicas),
-                           min_primaries=int(min_primaries))
+                           min_primaries=int(min_primaries), allow_zone_majority=bool(allow_zone_majority))
     except PlacementError as exc:
         raise AnsibleFilterError("zone layout impossible: %s" % exc)
 

@@ -44,11 +44,13 @@ def primary_caps(zone_sizes, replicas, primaries):
     return caps
 
 
-def plan_layout(nodes, replicas=1, min_primaries=3, preferred_primaries=()):
+def plan_layout(nodes, replicas=1, min_primaries=3, preferred_primaries=(), allow_zone_majority=False):
     """Choose primaries and replicas for a new cluster.
 
     nodes: mapping node name -> zone, in inventory order.
     replicas: replicas per primary. preferred_primaries: names to pick first as primaries.
+    allow_zone_majority: accept a layout where one zone holds half or more of the primaries (its
+    loss would leave no majority to elect replacements: the whole cluster stops taking writes).
     Returns a list of shards: {"primary": name, "zone": zone, "replicas": [names]}.
     Raises PlacementError when no layout satisfies the zone rule.
     """
@@ -106,6 +108,13 @@ def plan_layout(nodes, replicas=1, min_primaries=3, preferred_primaries=()):
                 progressed = True
         if not progressed:  # pragma: no cover - excluded by the caps check above
             raise PlacementError("internal: could not place %d primaries" % count)
+    crowded = [z for z in sorted(per_zone) if count > 1 and 2 * per_zone[z] >= count]
+    if crowded and not allow_zone_majority:
+        raise PlacementError(
+            "zone %s would hold %d of %d primaries: losing that zone would leave no majority of primaries "
+            "to elect replacements, so the whole cluster would stop taking writes. Spread the hosts over "
+            "at least 3 zones (redis_zone), or set redis_cluster_allow_zone_majority: true to accept that"
+            % (crowded[0], per_zone[crowded[0]], count))
     preferred = [n for n in preferred_primaries if n in nodes]
     primaries = []
     for zone in sorted(zones):

@@ -13,6 +13,7 @@ __metaclass__ = type
 
 import json
 
+from ansible_collections.shardwise.redis.plugins.module_utils import availability
 from ansible_collections.shardwise.redis.plugins.module_utils.placement import (
     CLUSTER_SLOTS, PlacementError, match_slots, plan_layout, slot_ranges, zone_violations)
 
@@ -247,10 +248,12 @@ class Topology:
     """What the cluster looks like, built from every inventory node's own CLUSTER NODES.
 
     inventory: list of {name, host, port, zone}. views: name -> CLUSTER NODES text (or None when
-    the node did not answer). infos: name -> CLUSTER INFO text (optional).
+    the node did not answer). infos: name -> CLUSTER INFO text (optional). replication: name -> INFO
+    text (replication, memory; optional). min_replicas: name -> min-replicas-to-write (primaries
+    that enforce it).
     """
 
-    def __init__(self, inventory, views, infos=None, replication=None):
+    def __init__(self, inventory, views, infos=None, replication=None, min_replicas=None):
         self.inventory = inventory
         self.errors = {}  # name -> why the node did not answer (set by gather())
         self.by_name = {n["name"]: n for n in inventory}
@@ -259,6 +262,7 @@ class Topology:
         self.views = {name: parse_cluster_nodes(text) for name, text in views.items() if text is not None}
         self.infos = {name: parse_info(text) for name, text in (infos or {}).items() if text}
         self.replication = {name: parse_info(text) for name, text in (replication or {}).items() if text}
+        self.min_replicas = dict(min_replicas or {})
         self.myself = {}
         for name, view in self.views.items():
             me = [n for n in view if n["myself"]]
@@ -370,12 +374,13 @@ class Topology:
             zone_violations=[dict(replica=r, primary=p, zone=z) for r, p, z in zone_violations(shards, self.zone_of)],
             failed_nodes=self.failed_nodes(),
             unreachable=self.unreachable,
+            availability=availability.report(self),
         )
 
 
 # ---------------------------------------------------------------- declarative planner
 
-def plan_cluster(topology, replicas=1, min_primaries=3):
+def plan_cluster(topology, replicas=1, min_primaries=3, allow_zone_majority=False):
     """Actions that bring the inventory nodes to one cluster with every slot covered and
     `replicas` zone-separated replicas per primary. Existing roles are kept (a failover is
     accepted as is); a half-formed cluster is finished, not re-created.
@@ -401,7 +406,8 @@ def plan_cluster(topology, replicas=1, min_primaries=3):
 
     if not holders:
         # New cluster: the planner chooses everything.
-        shards = plan_layout(topology.zone_of, replicas=replicas, min_primaries=min_primaries)
+        shards = plan_layout(topology.zone_of, replicas=replicas, min_primaries=min_primaries,
+                             allow_zone_majority=allow_zone_majority)
         anchor = shards[0]["primary"]
         actions += _meets(topology, anchor, names)
         for shard, (first, last) in zip(shards, slot_ranges(len(shards))):
@@ -418,7 +424,7 @@ def plan_cluster(topology, replicas=1, min_primaries=3):
     if not complete:
         # Interrupted formation: finish it with the same deterministic plan.
         shards = plan_layout(topology.zone_of, replicas=replicas, min_primaries=min_primaries,
-                             preferred_primaries=holders)
+                             preferred_primaries=holders, allow_zone_majority=allow_zone_majority)
         planned = [s["primary"] for s in shards]
         stray = [h for h in holders if h not in planned]
         if stray:
@@ -523,20 +529,23 @@ def make_cli(module):
                     params["tls_ca_cert"], params["tls_cert"], params["tls_key"], params["command_timeout"])
 
 
-def gather(cli, inventory, replication=False):
-    """Topology from every node's CLUSTER NODES and CLUSTER INFO (unreachable nodes noted),
-    plus INFO replication when asked (replica offsets for choosing a promotion)."""
-    views, infos, repl, errors = {}, {}, {}, {}
+def gather(cli, inventory):
+    """Topology from every node's CLUSTER NODES, CLUSTER INFO and INFO (unreachable nodes noted):
+    replication links and offsets, memory, and min-replicas-to-write where a primary enforces it,
+    so that health sees what clients see (availability.report)."""
+    views, infos, repl, min_replicas, errors = {}, {}, {}, {}, {}
     for node in inventory:
         try:
             views[node["name"]] = cli.run(node["host"], node["port"], "CLUSTER", "NODES")
             infos[node["name"]] = cli.run(node["host"], node["port"], "CLUSTER", "INFO")
-            if replication:
-                repl[node["name"]] = cli.run(node["host"], node["port"], "INFO", "replication")
+            repl[node["name"]] = cli.run(node["host"], node["port"], "INFO")
+            if "min_slaves_good_slaves:" in repl[node["name"]]:
+                reply = cli.run(node["host"], node["port"], "CONFIG", "GET", "min-replicas-to-write").split()
+                min_replicas[node["name"]] = int(reply[-1]) if reply and reply[-1].isdigit() else 0
         except RedisCliError as exc:
             views[node["name"]] = None
             errors[node["name"]] = str(exc)
-    topology = Topology(inventory, views, infos, repl)
+    topology = Topology(inventory, views, infos, repl, min_replicas)
     topology.errors = errors
     return topology
 
@@ -622,6 +631,14 @@ def replicate(cli, node, primary, primary_name, timeout, sleep, clock, require_s
     cli.run(node["host"], node["port"], "CLUSTER", "REPLICATE", primary_id)
     wait_until(lambda: [n for n in view(node) if n["myself"]][0]["primary_id"] == primary_id,
                timeout, sleep, clock, "%s to replicate %s" % (node["name"], primary_name))
+    # A replica protects its shard only once it holds the data: wait for the sync to finish.
+    wait_until(lambda: in_sync(parse_info(cli.run(node["host"], node["port"], "INFO", "replication"))),
+               timeout, sleep, clock, "%s to finish its sync from %s" % (node["name"], primary_name))
+
+
+def in_sync(info):
+    """A replica's INFO replication says its link is up and no full sync is running."""
+    return info.get("master_link_status") == "up" and info.get("master_sync_in_progress", "0") == "0"
 
 
 def parse_cluster_nodes_myself_id(text):
@@ -672,7 +689,7 @@ def health_problems(topology, summary=None, allow_spare=False):
     for node in topology.inventory:
         if node["name"] not in members and node["name"] not in summary["unreachable"] and node["name"] not in spare:
             problems.append("node %s is not part of the cluster" % node["name"])
-    return problems
+    return problems + availability.problems(summary["availability"])
 
 
 BULLMQ_LISTS = ("wait", "active", "paused")
@@ -752,7 +769,7 @@ def _rebalance_replicas(primaries, replicas, current, zone_of, per_primary):
     return placed
 
 
-def plan_recovery(topology, replicas=1, allow_takeover=False, restore_primary_zones=False, forget_dead=False):
+def plan_recovery(topology, replicas=1, allow_takeover=False, restore_primary_zones=True, forget_dead=False):
     """Actions that heal a cluster after failures. Healthy cluster -> no action.
 
     ops: failover (FORCE or TAKEOVER on the best replica of a failed primary that holds slots),
@@ -816,23 +833,38 @@ def plan_recovery(topology, replicas=1, allow_takeover=False, restore_primary_zo
         for rep in replicas_now + free:
             if wanted[rep] != current.get(rep):
                 actions.append(dict(op="replicate", node=rep, primary=wanted[rep], was=current.get(rep)))
-    # 4. Optionally put primaries back into an even zone spread (coordinated failovers).
+    # 4. Put primaries back into an even zone spread (coordinated failovers: the replica first
+    #    catches up with its primary, so no acknowledged write is lost).
     if restore_primary_zones and not actions and primaries:
         zones = sorted(set(topology.zone_of.values()))
         most = -(-len(primaries) // len(zones))  # ceil: no zone should hold more primaries than this
         count = dict.fromkeys(zones, 0)
         for p in primaries:
             count[topology.zone_of[p]] += 1
-        for p in sorted(primaries):
-            zone = topology.zone_of[p]
-            if count[zone] <= most:
-                continue
-            options = sorted(r for r, q in current.items() if q == p and count[topology.zone_of[r]] < most
-                             and r in reachable)
-            if options:
-                actions.append(dict(op="failover_zone", node=options[0], primary=p))
-                count[zone] -= 1
-                count[topology.zone_of[options[0]]] += 1
+        handed = set()
+        for zone in zones:
+            while count[zone] > most:
+                crowded = sorted(p for p in primaries if topology.zone_of[p] == zone and p not in handed)
+                options = [(r, p) for p in crowded for r in sorted(current) if current[r] == p
+                           and r in reachable and count[topology.zone_of[r]] < most]
+                ready = [(r, p) for r, p in options if in_sync(topology.replication.get(r, {}))]
+                if ready:
+                    replica, primary = ready[0]
+                    actions.append(dict(op="failover_zone", node=replica, primary=primary))
+                    handed.add(primary)
+                    count[zone] -= 1
+                    count[topology.zone_of[replica]] += 1
+                    continue
+                if options:
+                    notes.append("zone %s holds %d primaries; %s takes over from %s once it has caught up "
+                                 "(its sync is still running): the next run does it"
+                                 % (zone, count[zone], options[0][0], options[0][1]))
+                else:
+                    notes.append("zone %s holds %d primaries (%s) and none has a replica in a zone short of "
+                                 "primaries: bring their old hosts back (they rejoin as replicas) or add hosts "
+                                 "in other zones; the next run restores the spread"
+                                 % (zone, count[zone], ", ".join(crowded)))
+                break
     # 5. Dead nodes: forget them everywhere (only when asked).
     dead = [n for n in anchor_view if n["id"] in failed_ids and not n["slot_count"]]
     for node in dead:

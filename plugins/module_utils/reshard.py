@@ -149,7 +149,8 @@ def plan_reshard(topology, mode="add", remove=(), weights=None, threshold=2.0, r
         if spare:
             zones = {n: topology.zone_of[n] for n in spare}
             try:
-                shards = plan_layout(zones, replicas=replicas, min_primaries=1)
+                # Pairs new hosts only: the cluster-wide primary spread is checked by the health report.
+                shards = plan_layout(zones, replicas=replicas, min_primaries=1, allow_zone_majority=True)
             except PlacementError as exc:
                 raise PlacementError("new hosts %s cannot form shards: %s" % (", ".join(spare), exc))
             plan["shards"] += [dict(primary=s["primary"], replicas=list(s["replicas"])) for s in shards]

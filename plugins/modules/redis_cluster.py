@@ -36,6 +36,13 @@ options:
     description: Fewest primaries a new cluster may have (failover elections need a majority).
     type: int
     default: 3
+  allow_zone_majority:
+    description:
+      - Accept a layout in which one zone holds half or more of the primaries. Losing that zone then
+        leaves no majority to elect replacements and the whole cluster stops taking writes, so this is
+        refused by default.
+    type: bool
+    default: false
   wait_timeout:
     description: Seconds to wait for gossip between phases and for C(cluster_state:ok) at the end.
     type: int
@@ -113,7 +120,8 @@ from ansible_collections.shardwise.redis.plugins.module_utils.redis_cluster impo
 def main():
     spec = connection_argument_spec()
     spec.update(nodes=node_argument_spec(), replicas=dict(type="int", default=1),
-                min_primaries=dict(type="int", default=3), wait_timeout=dict(type="int", default=120))
+                min_primaries=dict(type="int", default=3), allow_zone_majority=dict(type="bool", default=False),
+                wait_timeout=dict(type="int", default=120))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     names = [n["name"] for n in module.params["nodes"]]
     if len(set(names)) != len(names):
@@ -123,7 +131,8 @@ def main():
     topology = gather(cli, inventory)
     try:
         actions, notes = plan_cluster(topology, replicas=module.params["replicas"],
-                                      min_primaries=module.params["min_primaries"])
+                                      min_primaries=module.params["min_primaries"],
+                                      allow_zone_majority=module.params["allow_zone_majority"])
     except (PlacementError, RedisCliError) as exc:
         module.fail_json(msg=str(exc), topology=topology.summary(), errors=topology.errors)
     before = topology.summary()

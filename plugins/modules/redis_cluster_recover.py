@@ -18,9 +18,13 @@ description:
     O(allow_takeover) is set.
   - Nodes that came back empty rejoin as replicas. Replicas are moved with C(CLUSTER REPLICATE) so
     that none shares its primary's zone, keeping every valid link as it is.
-  - With O(restore_primary_zones), primaries crowded into one zone hand over to a replica in a zone
-    short of primaries with a coordinated C(CLUSTER FAILOVER). With O(forget_dead), nodes the cluster
-    flags as failed and that hold no slots are forgotten on every node.
+  - With O(restore_primary_zones) (the default), primaries crowded into one zone hand over to a replica
+    in a zone short of primaries with a coordinated C(CLUSTER FAILOVER), once that replica has finished
+    its sync, so that no zone's loss takes a majority of the primaries. With O(forget_dead), nodes the
+    cluster flags as failed and that hold no slots are forgotten on every node.
+  - After acting it reports in RV(problems) what clients would still see, namely hosts not answering,
+    primaries without a connected replica outside their zone, primaries refusing writes (C(NOREPLICAS),
+    C(OOM)) and zones holding half or more of the primaries. The runbook fails on them with what to do.
   - A healthy cluster gets no action. Check mode returns the plan without touching any node.
   - Unlike M(shardwise.redis.redis_cluster), unreachable nodes are expected here.
 extends_documentation_fragment:
@@ -43,7 +47,7 @@ options:
   restore_primary_zones:
     description: Spread primaries over the zones again with coordinated failovers.
     type: bool
-    default: false
+    default: true
   forget_dead:
     description: Forget failed nodes that hold no slots on every reachable node.
     type: bool
@@ -90,6 +94,14 @@ after:
   returned: always
   type: dict
   sample: {slots_covered: 16384, zone_violations: [], failed_nodes: [], unreachable: []}
+problems:
+  description: What still keeps the cluster from the write-availability contract after the run (in
+    check mode, before it), as M(shardwise.redis.redis_cluster_info) reports it. Empty when healthy.
+  returned: always
+  type: list
+  elements: str
+  sample: ["node redis-a1 unreachable: no answer",
+           "primary redis-b2 (zone zone-b) has no connected replica: losing its host stops writes to slots 0-5460"]
 """
 
 import time
@@ -98,14 +110,14 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.shardwise.redis.plugins.module_utils.placement import PlacementError
 from ansible_collections.shardwise.redis.plugins.module_utils.redis_cluster import (
     RedisCliError, WaitTimeout, apply_recovery, connection_argument_spec, describe_recovery, gather,
-    make_cli, node_argument_spec, plan_recovery)
+    health_problems, make_cli, node_argument_spec, plan_recovery)
 
 
 def main():
     spec = connection_argument_spec()
     spec.update(nodes=node_argument_spec(), replicas=dict(type="int", default=1),
                 failover_window=dict(type="int", default=15), allow_takeover=dict(type="bool", default=False),
-                restore_primary_zones=dict(type="bool", default=False), forget_dead=dict(type="bool", default=False),
+                restore_primary_zones=dict(type="bool", default=True), forget_dead=dict(type="bool", default=False),
                 wait_timeout=dict(type="int", default=120))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
@@ -115,19 +127,19 @@ def main():
         return plan_recovery(topology, replicas=p["replicas"], allow_takeover=p["allow_takeover"],
                              restore_primary_zones=p["restore_primary_zones"], forget_dead=p["forget_dead"])
 
-    topology = gather(cli, p["nodes"], replication=True)
+    topology = gather(cli, p["nodes"])
     before = topology.summary()
     try:
         actions, notes = plan(topology)
         if any(a["op"] == "failover" for a in actions) and not module.check_mode:
             # Give Redis its own failover window first, then decide again.
             time.sleep(p["failover_window"])
-            topology = gather(cli, p["nodes"], replication=True)
+            topology = gather(cli, p["nodes"])
             actions, notes = plan(topology)
     except PlacementError as exc:
-        module.fail_json(msg=str(exc), before=before, plan=[], notes=[])
+        module.fail_json(msg=str(exc), before=before, plan=[], notes=[], problems=health_problems(topology))
     result = dict(changed=bool(actions), plan=[describe_recovery(a) for a in actions], notes=notes,
-                  before=before, after=before)
+                  before=before, after=before, problems=health_problems(topology))
     if module._diff:
         result["diff"] = dict(before=before, after=dict(plan=result["plan"]))
     if module.check_mode or not actions:
@@ -136,7 +148,7 @@ def main():
         # Each round can reveal the next step (a promotion, then replicas and zones): at most 3 rounds.
         for _round in range(3):
             apply_recovery(cli, topology, actions, p["wait_timeout"], time.sleep, time.time)
-            topology = gather(cli, p["nodes"], replication=True)
+            topology = gather(cli, p["nodes"])
             actions, notes = plan(topology)
             result["notes"] = notes
             if not actions:
@@ -145,7 +157,9 @@ def main():
     except (RedisCliError, WaitTimeout, PlacementError) as exc:
         module.fail_json(msg="%s (re-run to continue: the plan is recomputed from the cluster's state)" % exc,
                          **result)
-    result["after"] = gather(cli, p["nodes"]).summary()
+    topology = gather(cli, p["nodes"])
+    result["after"] = topology.summary()
+    result["problems"] = health_problems(topology, result["after"])
     module.exit_json(**result)
 
 

@@ -12,8 +12,8 @@ def _options(pki, user):
                 ssl_keyfile=os.path.join(pki, "clients", user + ".key"), decode_responses=True)
 
 
-def async_cluster(pki, hosts, user):
-    return AsyncCluster(startup_nodes=[AsyncNode(h, 6379) for h in hosts], **_options(pki, user))
+def async_cluster(pki, hosts, user, **extra):
+    return AsyncCluster(startup_nodes=[AsyncNode(h, 6379) for h in hosts], **dict(_options(pki, user), **extra))
 
 
 class AskSafeCluster(RedisCluster):

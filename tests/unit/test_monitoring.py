@@ -18,7 +18,7 @@ RULES = os.path.join(ROOT, "roles", "exporter", "files", "prometheus", "redis-ru
 FUNCTIONS = {
     "sum", "min", "max", "avg", "count", "by", "without", "on", "ignoring", "group_left", "group_right",
     "rate", "irate", "increase", "delta", "deriv", "label_replace", "clamp_min", "clamp_max", "and", "or",
-    "unless", "offset", "bool", "abs", "absent", "histogram_quantile", "topk", "bottomk", "time",
+    "unless", "offset", "bool", "abs", "absent", "histogram_quantile", "topk", "bottomk", "time", "vector",
 }
 
 
@@ -79,6 +79,8 @@ def test_spec_alerts_are_all_there():
             "RedisAofWriteFailed", "RedisSlowQueries", "RedisReplicationLag", "RedisHighCpu",
             "RedisReplicaInPrimaryZone", "RedisClusterOpenSlots", "BullMQWaitingBacklog",
             "BullMQFailedJobsRising", "BullMQStalledJobs"} <= alerts
+    # What clients see (docs/failure-modes.md).
+    assert {"RedisPrimaryWithoutReplica", "RedisWritesRejected", "RedisZoneHoldsPrimaryMajority"} <= alerts
 
 
 def load_dashboard():

@@ -46,6 +46,9 @@ def run(inv):
     ("short password", ("a", "a", "b", "b", "c", "c"), {"redis_worker_password": "short"}, "redis_worker_password"),
     ("bad method", ("a", "a", "b", "b", "c", "c"), {"redis_install_method": "docker"}, "redis_install_method must be one of"),
     ("memory", ("a", "a", "b", "b", "c", "c"), {"redis_maxmemory_mb": 10 ** 9}, "lower redis_maxmemory_mb"),
+    ("two zones", ("a", "a", "a", "b", "b", "b"), {}, "zone zone-a would hold 2 of 3 primaries"),
+    ("write stalls", ("a", "a", "b", "b", "c", "c"), {"redis_min_replicas_to_write": 1},
+     "redis_min_replicas_to_write (1) must be below redis_cluster_replicas (1)"),
 ])
 def test_preflight_refuses_bad_input(tmp_path, case, zones, overrides, message):
     rc, out = run(inventory(tmp_path, zones, **overrides))
@@ -55,3 +58,11 @@ def test_preflight_refuses_bad_input(tmp_path, case, zones, overrides, message):
     assert "shardwise.redis.kernel : Set Redis sysctls" not in out
     # The refused password itself is never printed.
     assert case != "short password" or "'short'" not in out
+
+
+def test_accepted_risks_pass_preflight(tmp_path):
+    """The operator can accept a zone majority and write stalls explicitly (check mode goes on)."""
+    rc, out = run(inventory(tmp_path, ("a", "a", "a", "b", "b", "b"), redis_cluster_allow_zone_majority=True,
+                            redis_min_replicas_to_write=1, redis_cluster_accept_write_stalls=True))
+    assert "would hold" not in out and "must be below redis_cluster_replicas" not in out, out[-3000:]
+    assert "Check min-replicas-to-write leaves writes available" in out

@@ -18,6 +18,20 @@ PANELS = [
     ("Open slots", "stat", "none", [(f'sum(redis_script_values{{{SEL}, key="cluster_open_slots"}})', "open")],
      "Slots migrating or importing (an interrupted reshard if it stays above 0)."),
     ("Nodes up", "stat", "none", [(f'sum(redis_up{{{SEL}}})', "up")], "Nodes the exporters can reach."),
+    ("Primaries without a connected replica", "stat", "none",
+     [(f'count((redis_connected_slaves{{{SEL}}} == 0) and on (instance) redis_instance_info{{{SEL}, role="master"}}'
+       f' and on (instance) (redis_script_values{{{SEL}, key="cluster_myself_slots"}} > 0)) or vector(0)', "unprotected")],
+     "Primaries serving slots with no replica: losing one of their hosts stops writes to its slots (alert "
+     "RedisPrimaryWithoutReplica). 0 in steady state."),
+    ("Primaries per zone", "stat", "none",
+     [(f'count by (zone) (redis_instance_info{{{SEL}, role="master"}} and on (instance) '
+       f'(redis_script_values{{{SEL}, key="cluster_myself_slots"}} > 0))', "{{zone}}")],
+     "A zone holding half or more of the primaries would take the cluster down with it (alert "
+     "RedisZoneHoldsPrimaryMajority); failover_recovery.yml restores one per zone."),
+    ("Writes rejected per second (NOREPLICAS, CLUSTERDOWN, OOM ...)", "timeseries", "ops",
+     [(f'sum by (node, err) (rate(redis_errors_total{{{SEL}, '
+       f'err=~"NOREPLICAS|CLUSTERDOWN|OOM|READONLY|MASTERDOWN|TRYAGAIN"}}[$__rate_interval]))', "{{node}} {{err}}")],
+     "What clients get instead of a write (errorstats; alert RedisWritesRejected). MOVED/ASK redirects are not rejections."),
     ("Memory used / maxmemory by node", "timeseries", "percentunit",
      [(f'redis_memory_used_bytes{{{SEL}}} / (redis_memory_max_bytes{{{SEL}}} > 0)', "{{node}} ({{zone}})")],
      "Alerts fire at 80 % and 90 %; BullMQ needs noeviction, so 100 % means refused writes."),

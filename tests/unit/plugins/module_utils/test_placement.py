@@ -58,10 +58,21 @@ def test_infeasible_layouts_are_refused_with_a_reason(nodes, replicas, message):
         plan_layout(nodes, replicas=replicas)
 
 
-def test_two_zones_hold_half_each():
+def test_two_zones_are_refused_unless_a_zone_majority_is_accepted():
+    """With two zones one of them holds 2 of 3 primaries: losing it leaves no majority to elect."""
     nodes = {"a1": "a", "a2": "a", "a3": "a", "b1": "b", "b2": "b", "b3": "b"}
-    shards = plan_layout(nodes, replicas=1)
+    with pytest.raises(PlacementError, match="zone a would hold 2 of 3 primaries.*redis_cluster_allow_zone_majority"):
+        plan_layout(nodes, replicas=1)
+    shards = plan_layout(nodes, replicas=1, allow_zone_majority=True)
     check_layout(shards, nodes, 1)
+
+
+def test_four_primaries_need_more_than_two_zones():
+    nodes = {"a1": "a", "a2": "a", "b1": "b", "b2": "b", "c1": "c", "c2": "c", "d1": "d", "d2": "d"}
+    shards = plan_layout(nodes, replicas=1)
+    assert sorted(nodes[s["primary"]] for s in shards) == ["a", "b", "c", "d"]
+    with pytest.raises(PlacementError, match="would hold 2 of 4 primaries"):
+        plan_layout({"a1": "a", "a2": "a", "a3": "a", "a4": "a", "b1": "b", "b2": "b", "b3": "b", "b4": "b"})
 
 
 def test_two_replicas_go_to_two_other_zones():
@@ -88,10 +99,17 @@ def test_property_feasible_inputs_obey_the_rule_and_infeasible_are_refused(seed)
     nodes = {"n%02d" % i: rng.choice(zones) for i in range(count * group)}
     expected = feasible_brute_force(nodes, replicas)
     try:
-        shards = plan_layout(nodes, replicas=replicas)
+        shards = plan_layout(nodes, replicas=replicas, allow_zone_majority=True)
     except PlacementError:
         assert not expected, "planner refused a feasible layout %r" % nodes
         return
+    # By default a layout is returned only if no zone holds half or more of the primaries.
+    try:
+        strict = plan_layout(nodes, replicas=replicas)
+        per_zone = [[nodes[s["primary"]] for s in strict].count(z) for z in set(nodes.values())]
+        assert 2 * max(per_zone) < count, strict
+    except PlacementError as exc:
+        assert "would hold" in str(exc)
     assert expected, "brute force found no layout but planner returned one"
     check_layout(shards, nodes, replicas)
     # Primaries are spread: a zone has two more primaries than another only if that one is full.

@@ -83,7 +83,8 @@ def test_after_promotion_the_old_primary_as_replica_is_fine_and_dead_nodes_are_o
     views = rewrite(views, "10.89.20.11", flags="master,fail", primary="-", slots=[])
     actions, notes = plan_recovery(Topology(INVENTORY, views))
     assert actions == []
-    assert "redis_failover_forget_dead" in notes[0]
+    assert "zone zone-b holds 2 primaries" in notes[0]  # a1 is gone: no replica can take over
+    assert "redis_failover_forget_dead" in notes[1]
     actions, _ = plan_recovery(Topology(INVENTORY, views), forget_dead=True)
     assert lines(actions) == ["CLUSTER FORGET redis-a1 on every node"]
     assert b2
@@ -98,15 +99,41 @@ def test_replica_in_its_primarys_zone_is_moved():
     assert lines(actions) == ["CLUSTER REPLICATE redis-b1 on redis-c2 (was redis-c1)"]
 
 
-def test_restore_primary_zones_uses_a_replica_in_the_empty_zone():
-    a1, b2 = ids()["10.89.20.11"], ids()["10.89.20.22"]
+IN_SYNC = "role:slave\r\nmaster_link_status:up\r\nmaster_sync_in_progress:0\r\n"
+SYNCING = "role:slave\r\nmaster_link_status:down\r\nmaster_sync_in_progress:1\r\n"
+
+
+def failed_over_to_b2():
+    """a1 failed, b2 (zone-b) took its slots, a1 came back as b2's replica: zone-b holds 2 primaries."""
+    b2 = ids()["10.89.20.22"]
     views = rewrite(healthy(), "10.89.20.22", flags="master", primary="-", slots=["0-5460"])
-    views = rewrite(views, "10.89.20.11", flags="slave", primary=b2, slots=[])
-    topo = Topology(INVENTORY, views)
-    assert plan_recovery(topo) == ([], [])
-    actions, _ = plan_recovery(topo, restore_primary_zones=True)
+    return rewrite(views, "10.89.20.11", flags="slave", primary=b2, slots=[])
+
+
+def test_restore_primary_zones_is_the_default_once_the_replica_caught_up():
+    topo = Topology(INVENTORY, failed_over_to_b2(), replication={"redis-a1": IN_SYNC})
+    actions, notes = plan_recovery(topo)
     assert lines(actions) == ["CLUSTER FAILOVER on redis-a1 (takes over from redis-b2 to restore the zone spread)"]
-    assert a1
+    assert notes == []
+    assert plan_recovery(topo, restore_primary_zones=False) == ([], [])
+
+
+def test_restore_primary_zones_waits_for_a_replica_still_syncing():
+    topo = Topology(INVENTORY, failed_over_to_b2(), replication={"redis-a1": SYNCING})
+    actions, notes = plan_recovery(topo)
+    assert actions == []
+    assert notes == ["zone zone-b holds 2 primaries; redis-a1 takes over from redis-b2 once it has caught up "
+                     "(its sync is still running): the next run does it"]
+
+
+def test_restore_primary_zones_names_what_to_do_when_no_replica_can_take_over():
+    views = failed_over_to_b2()
+    views["redis-a1"] = None
+    views = rewrite(views, "10.89.20.11", flags="slave,fail")
+    actions, notes = plan_recovery(Topology(INVENTORY, views))
+    assert actions == []
+    assert any(n.startswith("zone zone-b holds 2 primaries (redis-b1, redis-b2) and none has a replica in a zone "
+                            "short of primaries") for n in notes), notes
 
 
 def test_node_back_empty_rejoins_as_replica():

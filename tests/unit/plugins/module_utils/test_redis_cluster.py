@@ -250,6 +250,12 @@ def test_apply_runs_meet_addslots_then_replicate_in_order():
                 slots = " 0-5460" if state["slots"] and h == "10.89.20.11" else ""
                 lines.append("%s %s:6379@16379 %s %s 0 0 0 connected%s" % (node_id, h, flags, following or "-", slots))
             return 0, "\n".join(lines) + "\n", ""
+        if cmd == ["INFO", "replication"] and host in state.get("replica_of", {}):
+            # the replica's sync: in progress on the first look, done on the next
+            state["syncs"] = state.get("syncs", 0) + 1
+            done = state["syncs"] > 1
+            return 0, "role:slave\r\nmaster_link_status:%s\r\nmaster_sync_in_progress:%d\r\n" % (
+                "up" if done else "down", 0 if done else 1), ""
         raise AssertionError(cmd)
     runner = FakeRunner(answer)
     cli = RedisCli(runner, "redis-cli", "admin", "p", "/ca", "/c", "/k")
@@ -261,6 +267,7 @@ def test_apply_runs_meet_addslots_then_replicate_in_order():
     sent = [c[0][c[0].index("--no-auth-warning") + 1:][:2] for c in runner.calls]
     assert sent.index(["CLUSTER", "MEET"]) < sent.index(["CLUSTER", "ADDSLOTSRANGE"]) < sent.index(["CLUSTER", "REPLICATE"])
     assert done[-1] == "CLUSTER REPLICATE redis-a1 on redis-b2"
+    assert state["syncs"] == 2  # replicate() returned only once the replica's sync had finished
 
 
 def test_wait_until_times_out_with_the_reason():

@@ -73,7 +73,20 @@ def healthy_answer(argv):
             return 0, fh.read(), ""
     if cmd[0] in ("LLEN", "ZCARD"):
         return 0, "2\n" if cmd[1].endswith(":wait") else "0\n", ""
+    if cmd == ["INFO"]:
+        return 0, info_of(host), ""
     raise AssertionError("unexpected command %s" % cmd)
+
+
+# The healthy lab's replication: a1 -> b2, b1 -> c2, c1 -> a2 (what INFO says on each node).
+REPLICA_OF = {"10.89.20.11": "10.89.20.22", "10.89.20.21": "10.89.20.32", "10.89.20.31": "10.89.20.12"}
+
+
+def info_of(host):
+    if host in REPLICA_OF:
+        return ("role:master\r\nconnected_slaves:1\r\nslave0:ip=%s,port=6379,state=online,offset=140,lag=0\r\n"
+                "used_memory:1000000\r\nmaxmemory:1000000000\r\nmaxmemory_policy:noeviction\r\n" % REPLICA_OF[host])
+    return "role:slave\r\nmaster_link_status:up\r\nmaster_sync_in_progress:0\r\nslave_repl_offset:140\r\n"
 
 
 def test_check_mode_returns_the_plan_and_sends_no_mutating_command():
@@ -146,7 +159,7 @@ def test_recover_check_mode_plans_a_forced_failover_without_mutating():
                     line = line.replace(" master ", " master,fail ", 1)
                 lines.append(line)
             return 0, "\n".join(lines) + "\n", ""
-        if cmd == ["INFO", "replication"]:
+        if cmd == ["INFO"]:
             return 0, "role:slave\r\nslave_repl_offset:42\r\n", ""
         return healthy_answer(argv)
 
@@ -160,12 +173,46 @@ def test_recover_check_mode_plans_a_forced_failover_without_mutating():
 def test_recover_healthy_cluster_changes_nothing():
     from ansible_collections.shardwise.redis.plugins.modules import redis_cluster_recover
 
-    def answer(argv):
-        if command_of(argv) == ["INFO", "replication"]:
-            return 0, "role:master\r\n", ""
-        return healthy_answer(argv)
-    result, calls = run_module(redis_cluster_recover, dict(nodes=NODES), answer)
+    result, calls = run_module(redis_cluster_recover, dict(nodes=NODES), healthy_answer)
     assert result["changed"] is False and result["plan"] == [] and result["notes"] == []
+    assert result["problems"] == []
+
+
+def test_recover_reports_a_promoted_primary_without_replica_as_a_problem():
+    """b2 took over from a1, whose host is down: nothing to do, but the cluster is exposed."""
+    from ansible_collections.shardwise.redis.plugins.modules import redis_cluster_recover
+
+    a1 = "aab0dd1e148ef9b556cb581b0e42ed4ea6d914cf"
+
+    def answer(argv):
+        host = argv[argv.index("-h") + 1]
+        cmd = command_of(argv)
+        if host == "10.89.20.11":
+            return 124, "", ""
+        if cmd == ["CLUSTER", "NODES"]:
+            text = healthy_answer(argv)[1]
+            b2_id = [line.split()[0] for line in text.splitlines() if "10.89.20.22:6379" in line][0]
+            lines = []
+            for line in text.splitlines():
+                parts = line.split()
+                if parts[0] == a1:
+                    parts[2] = "master,fail"
+                    parts = parts[:8]
+                elif parts[0] == b2_id:
+                    parts[2] = parts[2].replace("slave", "master")
+                    parts[3] = "-"
+                    parts = parts[:8] + ["0-5460"]
+                lines.append(" ".join(parts))
+            return 0, "\n".join(lines) + "\n", ""
+        if cmd == ["INFO"] and host == "10.89.20.22":
+            return 0, "role:master\r\nconnected_slaves:0\r\n", ""
+        return healthy_answer(argv)
+
+    result, calls = run_module(redis_cluster_recover, dict(nodes=NODES), answer)
+    assert result["plan"] == [] and not result["failed"], result
+    assert "primary redis-b2 (zone zone-b) has no connected replica: losing its host stops writes to slots 0-5460" \
+        in result["problems"]
+    assert "zone zone-b holds 2 of 3 primaries: losing it leaves no majority to elect replacements" in result["problems"]
 
 
 # ---------------------------------------------------------------- resharding and memory modules
