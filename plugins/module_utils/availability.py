@@ -74,8 +74,9 @@ def report(topology):
     return dict(refusing=refusing, unprotected=unprotected, zone_majority=majority)
 
 
-def problems(availability):
-    """One line per finding of report(), in the words an operator acts on."""
+def problems(availability, allow_zone_majority=False):
+    """One line per finding of report(), in the words an operator acts on. With allow_zone_majority
+    (the operator accepted it: redis_cluster_allow_zone_majority) zone majorities are not problems."""
     lines = []
     for item in availability["refusing"]:
         lines.append("primary %s refuses writes to slots %s (%s)" % (item["primary"], ",".join(item["slots"]), item["reason"]))
@@ -87,7 +88,7 @@ def problems(availability):
         else:
             lines.append("primary %s (zone %s) has no connected replica: losing its host stops writes to slots %s"
                          % (item["primary"], item["zone"], ",".join(item["slots"])))
-    for item in availability["zone_majority"]:
+    for item in [] if allow_zone_majority else availability["zone_majority"]:
         lines.append("zone %s holds %d of %d primaries: losing it leaves no majority to elect replacements"
                      % (item["zone"], item["primaries"], item["total"]))
     return lines

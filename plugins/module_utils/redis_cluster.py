@@ -668,9 +668,10 @@ def spare_nodes(topology):
     return [n for n in topology.free_nodes() if n not in members]
 
 
-def health_problems(topology, summary=None, allow_spare=False):
+def health_problems(topology, summary=None, allow_spare=False, allow_zone_majority=False):
     """Why the cluster is not healthy, one line each (empty list: healthy). With allow_spare, new
-    hosts waiting for add_shard.yml (see spare_nodes) are not a problem."""
+    hosts waiting for add_shard.yml (see spare_nodes) are not a problem; with allow_zone_majority, a
+    zone holding half or more of the primaries is not either (the operator accepted it)."""
     summary = summary or topology.summary()
     problems = ["node %s unreachable: %s" % (n, topology.errors.get(n, "no answer")) for n in summary["unreachable"]]
     spare = set(spare_nodes(topology)) if allow_spare else set()
@@ -689,7 +690,7 @@ def health_problems(topology, summary=None, allow_spare=False):
     for node in topology.inventory:
         if node["name"] not in members and node["name"] not in summary["unreachable"] and node["name"] not in spare:
             problems.append("node %s is not part of the cluster" % node["name"])
-    return problems + availability.problems(summary["availability"])
+    return problems + availability.problems(summary["availability"], allow_zone_majority)
 
 
 BULLMQ_LISTS = ("wait", "active", "paused")

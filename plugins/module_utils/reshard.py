@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.shardwise.redis.plugins.module_utils.availability import zone_majorities
 from ansible_collections.shardwise.redis.plugins.module_utils.placement import (
     CLUSTER_SLOTS, PlacementError, plan_layout)
 from ansible_collections.shardwise.redis.plugins.module_utils.redis_cluster import (
@@ -111,11 +112,12 @@ def open_slot_work(topology):
     return [work[s] for s in sorted(work)]
 
 
-def plan_reshard(topology, mode="add", remove=(), weights=None, threshold=2.0, replicas=1):
+def plan_reshard(topology, mode="add", remove=(), weights=None, threshold=2.0, replicas=1, allow_zone_majority=False):
     """What an add/remove/balance run does. Returns a dict:
     resume [(slot, src, dst)], meet [names], shards [{primary, replicas}], replicate [(replica, primary)],
     moves [(slot, src, dst)], forget [names], targets {primary: slots}, notes [str].
-    Raises PlacementError (or RedisCliError for unreachable nodes) when it cannot act safely."""
+    Raises PlacementError (or RedisCliError for unreachable nodes) when it cannot act safely, also when
+    the run would leave a zone holding half or more of the primaries (unless allow_zone_majority)."""
     if topology.unreachable:
         raise RedisCliError("nodes %s did not answer over TLS with the admin user: every inventory node must "
                             "answer before slots move (new hosts: run playbooks/site.yml first, it installs "
@@ -154,6 +156,7 @@ def plan_reshard(topology, mode="add", remove=(), weights=None, threshold=2.0, r
             except PlacementError as exc:
                 raise PlacementError("new hosts %s cannot form shards: %s" % (", ".join(spare), exc))
             plan["shards"] += [dict(primary=s["primary"], replicas=list(s["replicas"])) for s in shards]
+            _check_zone_spread(topology, holders, primaries + [s["primary"] for s in shards], allow_zone_majority)
             plan["meet"] = [n for n in spare if n not in members]
             for shard in shards:
                 primaries.append(shard["primary"])
@@ -174,6 +177,7 @@ def plan_reshard(topology, mode="add", remove=(), weights=None, threshold=2.0, r
         if len(primaries) < 3:
             raise PlacementError("removing %s leaves %d primaries; a cluster needs at least 3 to elect "
                                  "failovers" % (", ".join(remove), len(primaries)))
+        _check_zone_spread(topology, holders, primaries, allow_zone_majority)
         plan["forget"] = [n for n in remove if n in members]
         weights = dict(weights or {})
         weights.update((n, 0) for n in remove if n in holders)
@@ -192,6 +196,18 @@ def plan_reshard(topology, mode="add", remove=(), weights=None, threshold=2.0, r
     if out_of_balance(counts, targets, threshold):
         plan["moves"] = plan_moves(owned, targets)
     return plan
+
+
+def _check_zone_spread(topology, before, after, allow_zone_majority):
+    """Refuse a run that leaves a zone holding half or more of the primaries (it was not so before)."""
+    crowded = zone_majorities(after, topology.zone_of)
+    if crowded and not allow_zone_majority and not zone_majorities(before, topology.zone_of):
+        zone, held, total = crowded[0]
+        raise PlacementError(
+            "after this run zone %s would hold %d of %d primaries: losing that zone would leave no majority "
+            "to elect replacements. Add or remove shards in groups that keep every zone below half of the "
+            "primaries (with three zones: three shards at a time, one primary per zone), or set "
+            "redis_cluster_allow_zone_majority: true to accept that" % (zone, held, total))
 
 
 def plan_lines(plan, topology):

@@ -38,6 +38,11 @@ options:
         listed in RV(spare_nodes) for C(playbooks/add_shard.yml).
     type: bool
     default: false
+  allow_zone_majority:
+    description: Do not report a zone holding half or more of the primaries as a problem (the operator
+      accepted such a layout, C(redis_cluster_allow_zone_majority)).
+    type: bool
+    default: false
 author:
   - shardwise.redis developers
 """
@@ -66,7 +71,9 @@ spare_nodes:
   sample: [redis-a3, redis-b3]
 healthy:
   description: Every node reachable and C(cluster_state:ok), all slots covered, no open slots, no failed
-    node, no replica in its primary's zone.
+    node, no replica in its primary's zone, and what clients need to keep writing after the loss of a
+    host or a zone (RV(cluster.availability)) - every primary with a connected replica in another zone,
+    no primary refusing writes (C(NOREPLICAS), C(OOM)), no zone holding half or more of the primaries.
   returned: always
   type: bool
   sample: true
@@ -89,6 +96,7 @@ cluster:
     zone_violations: []
     failed_nodes: []
     unreachable: []
+    availability: {refusing: [], unprotected: [], zone_majority: []}
 queues:
   description: Per-queue job counts by state (BullMQ key layout).
   returned: when O(bullmq_queues) is set
@@ -105,12 +113,13 @@ from ansible_collections.shardwise.redis.plugins.module_utils.redis_cluster impo
 def main():
     spec = connection_argument_spec()
     spec.update(nodes=node_argument_spec(), bullmq_queues=dict(type="list", elements="str", default=[]),
-                bullmq_prefix=dict(type="str", default="bull"), allow_spare=dict(type="bool", default=False))
+                bullmq_prefix=dict(type="str", default="bull"), allow_spare=dict(type="bool", default=False),
+                allow_zone_majority=dict(type="bool", default=False))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     cli = make_cli(module)
     topology = gather(cli, module.params["nodes"])
     summary = topology.summary()
-    problems = health_problems(topology, summary, module.params["allow_spare"])
+    problems = health_problems(topology, summary, module.params["allow_spare"], module.params["allow_zone_majority"])
     result = dict(changed=False, healthy=not problems, problems=problems, cluster=summary,
                   spare_nodes=spare_nodes(topology))
     if module.params["bullmq_queues"]:

@@ -56,6 +56,11 @@ options:
     description: Seconds to wait for each action to take effect.
     type: int
     default: 120
+  allow_zone_majority:
+    description: Do not report a zone holding half or more of the primaries as a problem (the operator
+      accepted such a layout, C(redis_cluster_allow_zone_majority)).
+    type: bool
+    default: false
 author:
   - shardwise.redis developers
 """
@@ -118,7 +123,7 @@ def main():
     spec.update(nodes=node_argument_spec(), replicas=dict(type="int", default=1),
                 failover_window=dict(type="int", default=15), allow_takeover=dict(type="bool", default=False),
                 restore_primary_zones=dict(type="bool", default=True), forget_dead=dict(type="bool", default=False),
-                wait_timeout=dict(type="int", default=120))
+                wait_timeout=dict(type="int", default=120), allow_zone_majority=dict(type="bool", default=False))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
     cli = make_cli(module)
@@ -137,9 +142,10 @@ def main():
             topology = gather(cli, p["nodes"])
             actions, notes = plan(topology)
     except PlacementError as exc:
-        module.fail_json(msg=str(exc), before=before, plan=[], notes=[], problems=health_problems(topology))
+        module.fail_json(msg=str(exc), before=before, plan=[], notes=[],
+                         problems=health_problems(topology, allow_zone_majority=p["allow_zone_majority"]))
     result = dict(changed=bool(actions), plan=[describe_recovery(a) for a in actions], notes=notes,
-                  before=before, after=before, problems=health_problems(topology))
+                  before=before, after=before, problems=health_problems(topology, allow_zone_majority=p["allow_zone_majority"]))
     if module._diff:
         result["diff"] = dict(before=before, after=dict(plan=result["plan"]))
     if module.check_mode or not actions:
@@ -159,7 +165,7 @@ def main():
                          **result)
     topology = gather(cli, p["nodes"])
     result["after"] = topology.summary()
-    result["problems"] = health_problems(topology, result["after"])
+    result["problems"] = health_problems(topology, result["after"], allow_zone_majority=p["allow_zone_majority"])
     module.exit_json(**result)
 
 

@@ -78,6 +78,13 @@ options:
     description: Seconds to wait for nodes to join, replicas to attach and C(cluster_state:ok).
     type: int
     default: 120
+  allow_zone_majority:
+    description:
+      - Accept a run after which one zone holds half or more of the primaries (for example a fourth shard
+        in three zones). Losing that zone would then leave no majority to elect replacements, so such a run
+        is refused by default.
+    type: bool
+    default: false
 author:
   - shardwise.redis developers
 """
@@ -153,7 +160,8 @@ def main():
                 threshold=dict(type="float", default=2.0), replicas=dict(type="int", default=1),
                 batch_size=dict(type="int", default=100), slots_per_round=dict(type="int", default=128),
                 pause_ms=dict(type="int", default=0), migrate_timeout=dict(type="int", default=10000),
-                max_memory_percent=dict(type="float", default=80.0), wait_timeout=dict(type="int", default=120))
+                max_memory_percent=dict(type="float", default=80.0), wait_timeout=dict(type="int", default=120),
+                allow_zone_majority=dict(type="bool", default=False))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
                            required_if=[("mode", "remove", ("remove",))])
     p = module.params
@@ -176,7 +184,8 @@ def main():
         if unknown:
             raise PlacementError("weights name %s, which are not inventory nodes" % ", ".join(unknown))
         plan = plan_reshard(topology, mode=p["mode"], remove=p["remove"], weights=weights,
-                            threshold=p["threshold"], replicas=p["replicas"])
+                            threshold=p["threshold"], replicas=p["replicas"],
+                            allow_zone_majority=p["allow_zone_majority"])
         result["plan"], result["targets"] = plan_lines(plan, topology), plan["targets"]
         receivers = sorted({dst for _, _, dst in plan["resume"] + plan["moves"]})
         memory = dict((n, cli.run(topology.by_name[n]["host"], topology.by_name[n]["port"], "INFO", "memory"))

@@ -86,9 +86,26 @@ def test_moves_reach_the_targets_and_are_stable():
 
 # ---------------------------------------------------------------- plans on the lab
 
+def test_a_fourth_shard_in_three_zones_is_refused_unless_accepted():
+    """Four primaries in three zones: one zone holds two of four, its loss leaves no majority."""
+    with pytest.raises(PlacementError, match="after this run zone zone-a would hold 2 of 4 primaries.*"
+                                             "redis_cluster_allow_zone_majority"):
+        plan_reshard(with_new_hosts(), mode="add")
+
+
+def test_removing_a_shard_may_not_crowd_a_zone_either():
+    owned = {"p1": [(0, 4095)], "p2": [(4096, 8191)], "p3": [(8192, 12287)], "p4": [(12288, 16383)]}
+    zones = {"p1": "a", "p2": "b", "p3": "c", "p4": "d", "p5": "a"}
+    topology = topology_with_slots(owned, zones)
+    assert plan_reshard(topology, mode="remove", remove=["p4"])["forget"] == ["p4"]  # a, b, c: fine
+    crowded = topology_with_slots(dict(owned, p4=[(12288, 14000)], p5=[(14001, 16383)]), zones)
+    with pytest.raises(PlacementError, match="zone a would hold 2 of 4"):
+        plan_reshard(crowded, mode="remove", remove=["p3"])
+
+
 def test_add_plans_a_zone_separated_shard_and_4096_slots_each():
     topology = with_new_hosts()
-    plan = plan_reshard(topology, mode="add")
+    plan = plan_reshard(topology, mode="add", allow_zone_majority=True)
     assert plan["meet"] == ["redis-a3", "redis-b3"]
     assert len(plan["shards"]) == 1
     shard = plan["shards"][0]
@@ -169,7 +186,7 @@ def test_open_slot_with_a_foreign_peer_is_refused():
 
 def test_memory_headroom_is_checked_before_moving():
     topology = with_new_hosts()
-    plan = plan_reshard(topology, mode="add")
+    plan = plan_reshard(topology, mode="add", allow_zone_majority=True)
     new_primary = plan["shards"][0]["primary"]
     gib = 1 << 30
     memory = {n: "used_memory:%d\r\nused_memory_dataset:%d\r\nmaxmemory:%d\r\n" % (2 * gib, 2 * gib, 4 * gib)

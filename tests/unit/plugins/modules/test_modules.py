@@ -235,7 +235,8 @@ def spare_answer(argv):
 
 def test_reshard_check_mode_plans_the_new_shard_without_mutating():
     from ansible_collections.shardwise.redis.plugins.modules import redis_cluster_reshard
-    result, calls = run_module(redis_cluster_reshard, dict(nodes=NODES + NEW_NODES), spare_answer, check_mode=True)
+    result, calls = run_module(redis_cluster_reshard, dict(nodes=NODES + NEW_NODES, allow_zone_majority=True), spare_answer,
+                               check_mode=True)
     assert result["changed"] and not result["failed"]
     assert "NEW SHARD primary redis-a3@zone-a replicas redis-b3@zone-b" in result["plan"]
     assert result["targets"] == {"redis-a1": 4096, "redis-b1": 4096, "redis-c1": 4096, "redis-a3": 4096}
