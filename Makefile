@@ -1,6 +1,7 @@
 # shardwise.redis — one entry point for the lab, tests and lint.
 #   make lab       six local Redis hosts in three zones, site.yml, how to connect
 #   make lab-down  remove the lab hosts
+#   make lab-drill kill hosts and zones on the lab with BullMQ clients running, print what they saw
 #   make test      lint + unit tests + molecule scenarios (what CI runs)
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -15,12 +16,12 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 ARCHIVE := $(CACHE)/redis-7.2.4-linux-x86_64.tar.gz
 PROMTOOL := $(CACHE)/bin/promtool
-SCENARIOS ?= default failover recovery add_shard memory
+SCENARIOS ?= default drill recovery add_shard memory
 
-.PHONY: help deps venv archive image lab lab-down lab-status lint unit rules molecule test clean
+.PHONY: help deps venv archive image lab lab-down lab-status lab-drill lint unit rules molecule test clean
 
 help:
-	@echo "make lab | lab-down | lab-status | test | lint | unit | rules | molecule [SCENARIOS=...] | clean"
+	@echo "make lab | lab-down | lab-status | lab-drill | test | lint | unit | rules | molecule [SCENARIOS=...] | clean"
 
 # ---------------------------------------------------------------- set-up (idempotent)
 $(CACHE)/.deps-stamp: Makefile tools/lab/podman-setup.sh
@@ -75,6 +76,10 @@ lab-down:
 
 lab-status: venv
 	@tools/lab/connect.sh
+
+# Failure drills on the running lab (kills hosts; about three minutes): client-side figures.
+lab-drill: venv
+	@tools/lab/drill.sh
 
 # ---------------------------------------------------------------- checks
 lint: venv
