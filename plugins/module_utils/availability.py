@@ -59,7 +59,7 @@ def report(topology):
     primaries = topology.primaries_with_slots()
     refusing, unprotected = [], []
     for name in primaries:
-        info = topology.replication.get(name)
+        info = topology.server_info.get(name)
         if info is None:
             continue  # unreachable or not asked: reported as such elsewhere
         slots = ["%d-%d" % r for r in topology.slots_of(name)]

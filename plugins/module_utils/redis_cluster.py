@@ -248,12 +248,12 @@ class Topology:
     """What the cluster looks like, built from every inventory node's own CLUSTER NODES.
 
     inventory: list of {name, host, port, zone}. views: name -> CLUSTER NODES text (or None when
-    the node did not answer). infos: name -> CLUSTER INFO text (optional). replication: name -> INFO
+    the node did not answer). infos: name -> CLUSTER INFO text (optional). server_info: name -> INFO
     text (replication, memory; optional). min_replicas: name -> min-replicas-to-write (primaries
     that enforce it).
     """
 
-    def __init__(self, inventory, views, infos=None, replication=None, min_replicas=None):
+    def __init__(self, inventory, views, infos=None, server_info=None, min_replicas=None):
         self.inventory = inventory
         self.errors = {}  # name -> why the node did not answer (set by gather())
         self.by_name = {n["name"]: n for n in inventory}
@@ -261,7 +261,7 @@ class Topology:
         self.unreachable = sorted(name for name, text in views.items() if text is None)
         self.views = {name: parse_cluster_nodes(text) for name, text in views.items() if text is not None}
         self.infos = {name: parse_info(text) for name, text in (infos or {}).items() if text}
-        self.replication = {name: parse_info(text) for name, text in (replication or {}).items() if text}
+        self.server_info = {name: parse_info(text) for name, text in (server_info or {}).items() if text}
         self.min_replicas = dict(min_replicas or {})
         self.myself = {}
         for name, view in self.views.items():
@@ -348,7 +348,7 @@ class Topology:
     def replica_offsets(self):
         """name -> replication offset a replica has processed (INFO replication)."""
         return {name: int(info.get("slave_repl_offset", info.get("master_repl_offset", -1)))
-                for name, info in self.replication.items()}
+                for name, info in self.server_info.items()}
 
     def failed_nodes(self):
         if not self.anchor:
@@ -848,7 +848,7 @@ def plan_recovery(topology, replicas=1, allow_takeover=False, restore_primary_zo
                 crowded = sorted(p for p in primaries if topology.zone_of[p] == zone and p not in handed)
                 options = [(r, p) for p in crowded for r in sorted(current) if current[r] == p
                            and r in reachable and count[topology.zone_of[r]] < most]
-                ready = [(r, p) for r, p in options if in_sync(topology.replication.get(r, {}))]
+                ready = [(r, p) for r, p in options if in_sync(topology.server_info.get(r, {}))]
                 if ready:
                     replica, primary = ready[0]
                     actions.append(dict(op="failover_zone", node=replica, primary=primary))

@@ -72,9 +72,10 @@ def tag_in(first, last, stem):
 class Nodes:
     """Connections to every node (api user, short timeouts) and the slot map they report."""
 
-    def __init__(self, config, user="api"):
+    def __init__(self, config, user="api", timeout=CLIENT_TIMEOUT):
         self.config = config
         self.user = user
+        self.timeout = timeout
         self.lock = threading.Lock()
         self.conns = {}
         self.failed_at = {}  # ip -> when it last failed: refresh asks those last
@@ -89,7 +90,7 @@ class Nodes:
                     ssl=True, ssl_ca_certs=os.path.join(pki, "ca.crt"),
                     ssl_certfile=os.path.join(pki, "clients", self.user + ".crt"),
                     ssl_keyfile=os.path.join(pki, "clients", self.user + ".key"),
-                    socket_timeout=CLIENT_TIMEOUT, socket_connect_timeout=CLIENT_TIMEOUT, decode_responses=True,
+                    socket_timeout=self.timeout, socket_connect_timeout=self.timeout, decode_responses=True,
                     retry=Retry(NoBackoff(), 0))  # one try: the probe itself retries 20 times a second
             return self.conns[ip]
 
@@ -249,7 +250,8 @@ def podman(*args):
 
 
 def admin(config):
-    return Nodes(config, user="admin")
+    """The drill's own control connections (CONFIG SET, INFO): patient, unlike the probes."""
+    return Nodes(config, user="admin", timeout=2)
 
 
 def wait_writable(probes, since, timeout):

@@ -36,7 +36,7 @@ def test_the_captured_primary_info_parses_into_one_online_replica():
 
 def test_healthy_cluster_has_no_finding():
     ok = {n: fixture("cluster-info-ok.txt") for n in ADDR}
-    topo = Topology(INVENTORY, healthy_views(), ok, replication=healthy_infos())
+    topo = Topology(INVENTORY, healthy_views(), ok, server_info=healthy_infos())
     assert topo.summary()["availability"] == dict(refusing=[], unprotected=[], zone_majority=[])
     assert health_problems(topo) == []
 
@@ -48,7 +48,7 @@ def test_promoted_primary_without_replica_and_zone_majority_are_problems():
     infos = healthy_infos()
     del infos["redis-a1"]
     infos["redis-b2"] = primary_info()
-    topo = Topology(INVENTORY, views, replication=infos)
+    topo = Topology(INVENTORY, views, server_info=infos)
     report = topo.summary()["availability"]
     assert report["unprotected"] == [dict(primary="redis-b2", zone="zone-b", slots=["0-5460"], replicas=[])]
     assert report["zone_majority"] == [dict(zone="zone-b", primaries=2, total=3)]
@@ -61,7 +61,7 @@ def test_promoted_primary_without_replica_and_zone_majority_are_problems():
 def test_noreplicas_refusal_is_reported_with_its_setting():
     infos = healthy_infos()
     infos["redis-b1"] = primary_info(("redis-c2", "wait_bgsave"), good=0)
-    topo = Topology(INVENTORY, healthy_views(), replication=infos, min_replicas={"redis-b1": 1})
+    topo = Topology(INVENTORY, healthy_views(), server_info=infos, min_replicas={"redis-b1": 1})
     problems = health_problems(topo)
     assert "primary redis-b1 refuses writes to slots 5461-10922 (NOREPLICAS: min-replicas-to-write 1, 0 good replica(s))" \
         in problems
@@ -72,7 +72,7 @@ def test_noreplicas_refusal_is_reported_with_its_setting():
 def test_oom_refusal():
     infos = healthy_infos()
     infos["redis-c1"] = primary_info(("redis-a2", "online"), used=600, maxmemory=500)
-    report = Topology(INVENTORY, healthy_views(), replication=infos).summary()["availability"]
+    report = Topology(INVENTORY, healthy_views(), server_info=infos).summary()["availability"]
     assert [(r["primary"], r["reason"]) for r in report["refusing"]] == [
         ("redis-c1", "OOM: used_memory 600 of maxmemory 500 with noeviction")]
 
@@ -80,7 +80,7 @@ def test_oom_refusal():
 def test_replica_only_in_the_primarys_zone_does_not_protect_against_a_zone_loss():
     infos = healthy_infos()
     infos["redis-c1"] = primary_info(("redis-c2", "online"))
-    problems = health_problems(Topology(INVENTORY, healthy_views(), replication=infos))
+    problems = health_problems(Topology(INVENTORY, healthy_views(), server_info=infos))
     assert any(p.startswith("primary redis-c1 has no connected replica outside zone zone-c (replicas redis-c2)")
                for p in problems), problems
 
@@ -102,5 +102,5 @@ def test_unreachable_primary_is_left_to_the_unreachable_problem():
     views = down(healthy_views(), "redis-a1")
     infos = healthy_infos()
     del infos["redis-a1"]
-    report = Topology(INVENTORY, views, replication=infos).summary()["availability"]
+    report = Topology(INVENTORY, views, server_info=infos).summary()["availability"]
     assert report["unprotected"] == []

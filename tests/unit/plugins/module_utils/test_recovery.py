@@ -57,7 +57,7 @@ def test_healthy_cluster_needs_nothing():
 def test_failed_primary_still_holding_slots_gets_its_replica_forced():
     views = down(healthy(), "redis-a1")
     repl = {n: "slave_repl_offset:%d\r\n" % (100 if n == "redis-b2" else 5) for n in ADDR if n != "redis-a1"}
-    actions, notes = plan_recovery(Topology(INVENTORY, views, replication=repl))
+    actions, notes = plan_recovery(Topology(INVENTORY, views, server_info=repl))
     assert lines(actions) == ["CLUSTER FAILOVER FORCE on redis-b2 (replaces failed primary redis-a1)"]
 
 
@@ -111,7 +111,7 @@ def failed_over_to_b2():
 
 
 def test_restore_primary_zones_is_the_default_once_the_replica_caught_up():
-    topo = Topology(INVENTORY, failed_over_to_b2(), replication={"redis-a1": IN_SYNC})
+    topo = Topology(INVENTORY, failed_over_to_b2(), server_info={"redis-a1": IN_SYNC})
     actions, notes = plan_recovery(topo)
     assert lines(actions) == ["CLUSTER FAILOVER on redis-a1 (takes over from redis-b2 to restore the zone spread)"]
     assert notes == []
@@ -119,7 +119,7 @@ def test_restore_primary_zones_is_the_default_once_the_replica_caught_up():
 
 
 def test_restore_primary_zones_waits_for_a_replica_still_syncing():
-    topo = Topology(INVENTORY, failed_over_to_b2(), replication={"redis-a1": SYNCING})
+    topo = Topology(INVENTORY, failed_over_to_b2(), server_info={"redis-a1": SYNCING})
     actions, notes = plan_recovery(topo)
     assert actions == []
     assert notes == ["zone zone-b holds 2 primaries; redis-a1 takes over from redis-b2 once it has caught up "
