@@ -24,6 +24,8 @@ Phases, in order (each waits until every shard accepts writes again, then runs t
   zone     kill -9 both hosts of the zone of the primary of the last slot; runbook; hosts back;
            runbook.
   crash    kill -9 all hosts, start them again; runbook.
+During the refusal the exporters are scraped for what the availability alerts read (a primary
+without a replica, NOREPLICAS errors, a zone with half the primaries): all three must show.
 Then the producer stops, the worker drains, and the figures are written to RESULT_JSON:
 per phase and shard the write gap, errors by kind, writes accepted and lost; per phase the jobs
 acknowledged, lost and duplicated, and the producer's longest gap between acknowledged adds.
@@ -38,6 +40,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 import redis
 from bullmq import Queue, Worker
@@ -299,6 +302,36 @@ def run_runbook(config):
                 failed_msg=[line.strip() for line in proc.stdout.splitlines() if "still degraded" in line][:3])
 
 
+def alert_inputs(config):
+    """What the alerts RedisPrimaryWithoutReplica, RedisWritesRejected and RedisZoneHoldsPrimaryMajority
+    read, scraped from every exporter that answers (redis_exporter on port 9121 of each host)."""
+    nodes = {}
+    for name, ip in config["hosts"].items():
+        try:
+            with urllib.request.urlopen("http://%s:%d/metrics" % (ip, config.get("exporter_port", 9121)), timeout=3) as reply:
+                text = reply.read().decode()
+        except OSError:
+            continue
+        values = dict(role=None, replicas=None, slots=0, noreplicas=0)
+        for line in text.splitlines():
+            if line.startswith("redis_instance_info{"):
+                values["role"] = line.split('role="', 1)[1].split('"', 1)[0]
+            elif line.startswith("redis_connected_slaves "):
+                values["replicas"] = float(line.split()[-1])
+            elif line.startswith('redis_script_values{key="cluster_myself_slots"}'):
+                values["slots"] = float(line.split()[-1])
+            elif line.startswith('redis_errors_total{err="NOREPLICAS"}'):
+                values["noreplicas"] = float(line.split()[-1])
+        nodes[name] = values
+    primaries = [n for n, v in nodes.items() if v["role"] == "master" and v["slots"] > 0]
+    zones = {}
+    for name in primaries:
+        zones[config["zones"][name]] = zones.get(config["zones"][name], 0) + 1
+    return dict(scraped=sorted(nodes), primaries_without_replica=sorted(n for n in primaries if nodes[n]["replicas"] == 0),
+                noreplicas_errors={n: v["noreplicas"] for n, v in nodes.items() if v["noreplicas"]},
+                zones_with_half_the_primaries=sorted(z for z, c in zones.items() if 2 * c >= len(primaries)))
+
+
 def owner_of(config, slot):
     nodes = admin(config)
     nodes.refresh()
@@ -342,9 +375,15 @@ class Drill:
         nodes.conn(self.config["hosts"][promoted]).config_set("min-replicas-to-write", 1)
         try:
             degraded = run_runbook(self.config)
+            alerts = alert_inputs(self.config)
         finally:
             nodes.conn(self.config["hosts"][promoted]).config_set("min-replicas-to-write", 0)
         self.phase("refusal", [], started, None, time.time(), [degraded])
+        self.phases[-1]["alert_inputs"] = alerts
+        self.expect(promoted in alerts["primaries_without_replica"] and alerts["noreplicas_errors"].get(promoted)
+                    and alerts["zones_with_half_the_primaries"] == [self.config["zones"][promoted]],
+                    "host: the exporters do not show what the alerts need (no replica, NOREPLICAS, zone "
+                    "majority): %s" % alerts)
         self.expect(degraded["rc"] != 0, "host: the runbook passed while %s was down" % victim)
         self.expect(any("has no connected replica" in p and promoted in p for p in degraded["problems"]),
                     "host: the runbook did not name %s as a primary without a replica: %s" % (promoted, degraded["problems"]))
@@ -470,7 +509,7 @@ class Drill:
                          jobs_acknowledged=len(acked), jobs_lost=len(lost),
                          jobs_duplicated=sum(1 for j in acked if self.jobs.processed.get(j, 0) > 1),
                          lost_jobs=[self.job_state(nodes, j, phase["start"]) for j in lost[:10]],
-                         job_add_gap_s=round(add_gap, 2),
+                         job_add_gap_s=round(add_gap, 2), alert_inputs=phase.get("alert_inputs"),
                          add_errors=sum(1 for t, _, _ in self.jobs.add_errors if window[0] <= t < window[1]),
                          runbooks=phase["runbooks"])
             result["phases"].append(entry)
