@@ -16,6 +16,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.shardwise.redis.plugins.module_utils.placement import crowded_zones
+
 
 def online_replicas(info):
     """[(ip, port)] of the replicas a primary's INFO replication lists as state=online."""
@@ -45,12 +47,10 @@ def write_refusals(info, min_replicas_to_write):
 def zone_majorities(primaries, zone_of):
     """Zones whose loss takes half or more of the primaries (the rest could not elect replacements).
     primaries: names of the primaries holding slots. Returns [(zone, held, total)]."""
-    total = len(primaries)
     counts = {}
     for name in primaries:
         counts[zone_of.get(name)] = counts.get(zone_of.get(name), 0) + 1
-    return [(zone, held, total) for zone, held in sorted(counts.items(), key=lambda kv: str(kv[0]))
-            if total > 1 and 2 * held >= total]
+    return crowded_zones(counts)
 
 
 def report(topology):

@@ -28,6 +28,14 @@ def _group_by_zone(nodes):
     return zones
 
 
+def crowded_zones(primaries_per_zone):
+    """Zones holding half or more of the primaries: losing one leaves no majority of primaries to
+    elect replacements. primaries_per_zone: {zone: count}. Returns [(zone, held, total)]."""
+    total = sum(primaries_per_zone.values())
+    return [(zone, held, total) for zone, held in sorted(primaries_per_zone.items(), key=lambda kv: str(kv[0]))
+            if total > 1 and 2 * held >= total]
+
+
 def primary_caps(zone_sizes, replicas, primaries):
     """Most primaries each zone may hold so that all its other nodes can replicate out-of-zone.
 
@@ -108,13 +116,13 @@ def plan_layout(nodes, replicas=1, min_primaries=3, preferred_primaries=(), allo
                 progressed = True
         if not progressed:  # pragma: no cover - excluded by the caps check above
             raise PlacementError("internal: could not place %d primaries" % count)
-    crowded = [z for z in sorted(per_zone) if count > 1 and 2 * per_zone[z] >= count]
+    crowded = crowded_zones(per_zone)
     if crowded and not allow_zone_majority:
         raise PlacementError(
             "zone %s would hold %d of %d primaries: losing that zone would leave no majority of primaries "
             "to elect replacements, so the whole cluster would stop taking writes. Spread the hosts over "
             "at least 3 zones (redis_zone), or set redis_cluster_allow_zone_majority: true to accept that"
-            % (crowded[0], per_zone[crowded[0]], count))
+            % crowded[0])
     preferred = [n for n in preferred_primaries if n in nodes]
     primaries = []
     for zone in sorted(zones):
