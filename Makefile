@@ -84,6 +84,7 @@ lab-drill: venv
 # ---------------------------------------------------------------- checks
 lint: venv
 	@$(BIN)/yamllint -s .
+	@$(BIN)/flake8 plugins tests tools
 	@$(BIN)/ansible-lint -q
 	@tools/ci/check-build.sh
 

@@ -31,6 +31,15 @@ def online_replicas(info):
     return found
 
 
+def good_replicas(info):
+    """Replicas a primary counts as good: online per INFO replication, capped by min_slaves_good_slaves
+    when it enforces min-replicas-to-write (those are the ones that let it take writes)."""
+    online = len(online_replicas(info))
+    if "min_slaves_good_slaves" in info:
+        return min(online, int(info["min_slaves_good_slaves"]))
+    return online
+
+
 def write_refusals(info, min_replicas_to_write):
     """Why a primary answers writes with an error right now (empty: it accepts them).
     info: the primary's parsed INFO; min_replicas_to_write: its CONFIG value (0 when off)."""
@@ -84,7 +93,7 @@ def problems(availability, allow_zone_majority=False):
         if item["replicas"]:
             lines.append("primary %s has no connected replica outside zone %s (replicas %s): losing that zone stops "
                          "writes to slots %s" % (item["primary"], item["zone"], ", ".join(item["replicas"]),
-                                                  ",".join(item["slots"])))
+                                                 ",".join(item["slots"])))
         else:
             lines.append("primary %s (zone %s) has no connected replica: losing its host stops writes to slots %s"
                          % (item["primary"], item["zone"], ",".join(item["slots"])))

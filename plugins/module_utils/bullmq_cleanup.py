@@ -1,10 +1,10 @@
 # -*- coding: utf-8 -*-
 # Copyright: shardwise.redis contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Memory emergency: find primaries above a memory threshold and clean finished BullMQ jobs there
-the way BullMQ's own clean does (job hash, logs, dependency keys, deduplication key and the index
-entry go together), in small batches with a pause, then trim event streams, MEMORY PURGE and make
-sure active defragmentation is on.
+"""Memory emergency: find primaries above a memory threshold and plan the clean-up of finished
+BullMQ jobs there the way BullMQ's own clean does (job hash, logs, dependency keys, deduplication key
+and the index entry go together, bullmq.CLEAN_BATCH), in small batches with a pause, then trim event
+streams, MEMORY PURGE and make sure active defragmentation is on.
 
 Only the `completed` and `failed` sorted sets are read; waiting, active, delayed, prioritized and
 waiting-children jobs are never touched. A finished job that its parent still counts as a pending
@@ -16,44 +16,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.shardwise.redis.plugins.module_utils.redis_cluster import RedisCliError, parse_info
-
-# One batch: at most ARGV[3] jobs of KEYS[1] (a finished set) scored at or below ARGV[2] (ms), after
-# skipping ARGV[4] kept ones. Returns {fetched, removed, kept}. Runs in milliseconds for 100 jobs.
-CLEAN_BATCH = """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', tonumber(ARGV[4]), tonumber(ARGV[3]))
-local base = ARGV[1]
-local tag = string.match(base, '{[^}]*}')
-local removed, kept = {}, 0
-for _, id in ipairs(ids) do
-  local jobKey = base .. id
-  local attrs = redis.call('HMGET', jobKey, 'parentKey', 'deid')
-  local keep = redis.call('EXISTS', jobKey .. ':lock') == 1
-  if attrs[1] and not keep then
-    if tag == nil or string.match(attrs[1], '{[^}]*}') ~= tag then
-      keep = true
-    elseif redis.call('SISMEMBER', attrs[1] .. ':dependencies', jobKey) == 1 then
-      keep = true
-    end
-  end
-  if keep then
-    kept = kept + 1
-  else
-    if attrs[2] and redis.call('GET', base .. 'de:' .. attrs[2]) == id then
-      redis.call('DEL', base .. 'de:' .. attrs[2], base .. 'dn:' .. attrs[2])
-    end
-    redis.call('DEL', jobKey, jobKey .. ':logs', jobKey .. ':dependencies', jobKey .. ':processed',
-      jobKey .. ':failed', jobKey .. ':unsuccessful')
-    removed[#removed + 1] = id
-  end
-end
-if #removed > 0 then
-  redis.call('ZREM', KEYS[1], unpack(removed))
-end
-return {#ids, #removed, kept}
-"""
+from ansible_collections.shardwise.redis.plugins.module_utils.actions import Action, render_all
+from ansible_collections.shardwise.redis.plugins.module_utils.bullmq import discover_queues, queue_name
+from ansible_collections.shardwise.redis.plugins.module_utils.executor import Executor
+from ansible_collections.shardwise.redis.plugins.module_utils.topology import parse_info
 
 HOUR_MS = 3600 * 1000
+RULES = ("completed_max_age_hours", "failed_max_age_days", "events_maxlen")
 
 
 def memory_of(info_text):
@@ -72,32 +41,9 @@ def queue_rules(queue, defaults, overrides):
     return rules
 
 
-def queue_name(base, prefix):
-    """'bull:{critical}:critical:' -> 'critical' (the name after the prefix and hash tag)."""
-    return base[:-1].rsplit(":", 1)[-1] if base.endswith(":") else base
-
-
-def discover_queues(cli, node, prefix, count=1000):
-    """Job-key bases (`<prefix>:{q}:q:`) of the BullMQ queues stored on `node`, found by SCAN of
-    `<prefix>:*:meta` hashes that carry BullMQ's meta fields."""
-    bases, cursor = [], "0"
-    while True:
-        reply = cli.pipe(node["host"], node["port"], [["SCAN", cursor, "MATCH", prefix + ":*:meta", "COUNT", count,
-                                                        "TYPE", "hash"]])[0]
-        cursor, keys = reply[0], reply[1]
-        for key in keys:
-            bases.append(key[:-len("meta")])
-        if cursor == "0":
-            break
-    bases = sorted(set(bases))
-    if not bases:
-        return []
-    checks = cli.pipe(node["host"], node["port"], [["HMGET", b + "meta", "version", "opts.maxLenEvents"] for b in bases])
-    return [b for b, fields in zip(bases, checks) if any(fields)]
-
-
 def survey(cli, node, bases, rules_of, now_ms):
-    """What a clean-up would remove per queue: {name: {base, completed, failed, events, events_over, rules}}."""
+    """What a clean-up would remove per queue base: {base: {completed, failed, events, events_over, rules,
+    completed_cut, failed_cut}}."""
     result = {}
     for base in bases:
         rules = rules_of(base)
@@ -112,113 +58,106 @@ def survey(cli, node, bases, rules_of, now_ms):
     return result
 
 
-def clean_set(cli, node, key, base, cutoff, batch, pause):
-    """Remove finished jobs of `key` scored <= cutoff in batches. Returns (removed, kept)."""
-    removed = kept = 0
-    while True:
-        fetched, gone, held = [int(x) for x in cli.pipe(node["host"], node["port"], [
-            ["EVAL", CLEAN_BATCH, 1, key, base, cutoff, batch, kept]])[0]]
-        removed += gone
-        kept += held
-        if fetched < batch:
-            return removed, kept
-        pause()
-
-
-def trim_events(cli, node, key, maxlen, step):
-    """Trim a stream to exactly `maxlen` entries, at most `step` entries per call. Returns trimmed."""
-    trimmed = 0
-    while True:
-        length = int(cli.pipe(node["host"], node["port"], [["XLEN", key]])[0])
-        if length <= maxlen:
-            return trimmed
-        trimmed += int(cli.pipe(node["host"], node["port"], [["XTRIM", key, "MAXLEN", max(maxlen, length - step)]])[0])
-
-
 def server_time_ms(cli, node):
     seconds, micros = cli.pipe(node["host"], node["port"], [["TIME"]])[0]
     return int(seconds) * 1000 + int(micros) // 1000
 
 
-def plan_lines(report):
-    """Human lines for one node's report (check mode and applied)."""
-    lines = []
-    for row in report:
-        head = "%s at %.3f%% of maxmemory" % (row["node"], row["before"]["percent"])
-        if not row["selected"]:
-            lines.append("%s: below the threshold, nothing to do" % head)
-            continue
-        work = []
-        for name, q in sorted(row["queues"].items()):
-            parts = []
-            if q["completed"]:
-                parts.append("%d completed (> %s h)" % (q["completed"], q["rules"]["completed_max_age_hours"]))
-            if q["failed"]:
-                parts.append("%d failed (> %s d)" % (q["failed"], q["rules"]["failed_max_age_days"]))
-            if parts:
-                parts = ["remove " + ", ".join(parts)]
-            if q["events_over"]:
-                parts.append("trim events %d -> %d" % (q["events"], q["rules"]["events_maxlen"]))
-            if parts:
-                work.append("queue %s: %s" % (name, ", ".join(parts)))
-        if row.get("enable_defrag"):
-            work.append("CONFIG SET activedefrag yes")
-        lines.append("%s: %s" % (head, "; ".join(work) if work else "no finished job old enough"))
-    return lines
+def queue_actions(node, base, q):
+    """The clean-up actions of one queue on one primary (survey() row q)."""
+    name, rules, actions = queue_name(base), q["rules"], []
+    if q["completed"]:
+        actions.append(Action("clean", node, queue=name, set="completed", count=q["completed"], base=base,
+                              cutoff=q["completed_cut"], older_than="%s h" % rules["completed_max_age_hours"]))
+    if q["failed"]:
+        actions.append(Action("clean", node, queue=name, set="failed", count=q["failed"], base=base,
+                              cutoff=q["failed_cut"], older_than="%s d" % rules["failed_max_age_days"]))
+    if q["events_over"]:
+        actions.append(Action("trim", node, queue=name, key=base + "events", length=q["events"],
+                              maxlen=int(rules["events_maxlen"])))
+    return actions
 
 
-def memory_lines(rows):
-    """used_memory before -> after of the primaries that were cleaned."""
-    return ["%s used_memory %d -> %d bytes (%.3f%% -> %.3f%% of maxmemory)"
-            % (r["node"], r["before"]["used"], r["after"]["used"], r["before"]["percent"], r["after"]["percent"])
-            for r in rows if r["selected"]]
-
-
-def run_cleanup(cli, primaries, options, sleep, check_mode):
-    """Survey every primary; on those at or above the threshold (or all with force) clean up.
-    primaries: [{name, host, port}]. options: threshold, force, prefix, defaults, overrides, batch_size,
-    pause_ms. Returns (report rows, changed)."""
-    rows, changed = [], False
-    pause_s = options["pause_ms"] / 1000.0
-
-    def pause():
-        if pause_s:
-            sleep(pause_s)
-
+def plan_cleanup(cli, primaries, options):
+    """Survey every primary (reads only). primaries: [{name, host, port}]. options: threshold, force,
+    prefix, defaults, overrides. Returns (rows, actions): one row per primary {node, before, after,
+    selected, queues} and the actions for those at or above the threshold (all of them with force)."""
+    rows, actions = [], []
     for node in primaries:
         before = memory_of(cli.run(node["host"], node["port"], "INFO", "memory"))
-        row = dict(node=node["name"], before=before, after=before, queues={}, selected=False, enable_defrag=False)
+        row = dict(node=node["name"], before=before, after=before, queues={}, selected=False)
         rows.append(row)
         if before["percent"] < options["threshold"] and not options["force"]:
             continue
         row["selected"] = True
-        now_ms = server_time_ms(cli, node)
         bases = discover_queues(cli, node, options["prefix"])
-        found = survey(cli, node, bases, lambda b: queue_rules(queue_name(b, options["prefix"]), options["defaults"],
-                                                               options["overrides"]), now_ms)
-        row["queues"] = dict((queue_name(b, options["prefix"]), q) for b, q in found.items())
+        found = survey(cli, node, bases, lambda b: queue_rules(queue_name(b), options["defaults"], options["overrides"]),
+                       server_time_ms(cli, node))
+        row["queues"] = dict((queue_name(b), dict((k, v) for k, v in q.items() if not k.endswith("_cut")))
+                             for b, q in found.items())
+        work = [a for base, q in sorted(found.items()) for a in queue_actions(node["name"], base, q)]
+        if work:
+            work.append(Action("purge", node["name"]))
         defrag = cli.pipe(node["host"], node["port"], [["CONFIG", "GET", "activedefrag"]])[0]
         current = defrag.get("activedefrag") if isinstance(defrag, dict) else (defrag[1] if len(defrag) > 1 else None)
-        row["enable_defrag"] = current != "yes"
-        work = any(q["completed"] or q["failed"] or q["events_over"] for q in found.values())
-        changed = changed or work or row["enable_defrag"]
-        if check_mode:
+        if current != "yes":
+            work.append(Action("defrag", node["name"]))
+        actions += work
+    return rows, actions
+
+
+def record(rows, actions):
+    """Fold the executor's results (jobs removed and kept, events trimmed, defrag errors) into the rows."""
+    by_node = dict((r["node"], r) for r in rows)
+    for row in rows:
+        for q in row["queues"].values():
+            for key in ("removed_completed", "kept_completed", "removed_failed", "kept_failed", "events_trimmed"):
+                q.setdefault(key, 0)
+    for a in actions:
+        result, row = a.get("result"), by_node[a["node"]]
+        if result is None:
             continue
-        for base, q in found.items():
-            q["removed_completed"], q["kept_completed"] = clean_set(
-                cli, node, base + "completed", base, q["completed_cut"], options["batch_size"], pause) \
-                if q["completed"] else (0, 0)
-            q["removed_failed"], q["kept_failed"] = clean_set(
-                cli, node, base + "failed", base, q["failed_cut"], options["batch_size"], pause) \
-                if q["failed"] else (0, 0)
-            q["events_trimmed"] = trim_events(cli, node, base + "events", int(q["rules"]["events_maxlen"]),
-                                              options["batch_size"] * 10) if q["events_over"] else 0
-        if work:
-            cli.pipe(node["host"], node["port"], [["MEMORY", "PURGE"]])
-        if row["enable_defrag"]:
-            try:
-                cli.pipe(node["host"], node["port"], [["CONFIG", "SET", "activedefrag", "yes"]])
-            except RedisCliError as exc:
-                row["defrag_error"] = str(exc)
-        row["after"] = memory_of(cli.run(node["host"], node["port"], "INFO", "memory"))
-    return rows, changed
+        if a["op"] == "clean":
+            q = row["queues"][a["queue"]]
+            q["removed_" + a["set"]], q["kept_" + a["set"]] = result["removed"], result["kept"]
+        elif a["op"] == "trim":
+            row["queues"][a["queue"]]["events_trimmed"] = result["trimmed"]
+        elif a["op"] == "defrag":
+            row["defrag_error"] = result["error"]
+
+
+def status_lines(rows, actions, applied):
+    """One line per primary: below the threshold, nothing old enough, or memory before -> after."""
+    busy = set(a["node"] for a in actions if a["op"] != "defrag")
+    lines = []
+    for r in rows:
+        head = "%s at %.3f%% of maxmemory" % (r["node"], r["before"]["percent"])
+        if not r["selected"]:
+            lines.append("%s: below the threshold, nothing to do" % head)
+        elif r["node"] not in busy:
+            lines.append("%s: no finished job old enough" % head)
+        elif applied:
+            lines.append("%s used_memory %d -> %d bytes (%.3f%% -> %.3f%% of maxmemory)" % (
+                r["node"], r["before"]["used"], r["after"]["used"], r["before"]["percent"], r["after"]["percent"]))
+        else:
+            lines.append("%s: clean-up planned" % head)
+    return lines
+
+
+def cleanup(cli, primaries, waiter, options, check_mode=False):
+    """What redis_bullmq_cleanup does: plan, then (unless check_mode) run the actions with the executor
+    and read memory again. options: plan_cleanup's plus batch_size and pause_ms. Returns the module
+    result (changed, plan, memory, nodes, still_critical)."""
+    rows, actions = plan_cleanup(cli, primaries, options)
+    applied = bool(actions) and not check_mode
+    if applied:
+        nodes = dict((n["name"], n) for n in primaries)
+        Executor(cli, waiter, nodes=nodes, batch_size=options["batch_size"], pause_ms=options["pause_ms"]).run(actions)
+        record(rows, actions)
+        for row in rows:
+            if row["selected"]:
+                node = nodes[row["node"]]
+                row["after"] = memory_of(cli.run(node["host"], node["port"], "INFO", "memory"))
+    still = [r["node"] for r in rows if r["after"]["percent"] >= options["threshold"]]
+    return dict(changed=bool(actions), plan=render_all(actions), memory=status_lines(rows, actions, applied),
+                nodes=rows, still_critical=still)

@@ -12,8 +12,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-CLUSTER_SLOTS = 16384
-
 
 class PlacementError(ValueError):
     """The requested layout cannot satisfy the zone rule; the message says why and what to change."""
@@ -132,61 +130,62 @@ def plan_layout(nodes, replicas=1, min_primaries=3, preferred_primaries=(), allo
     return _shards(primaries, assignment, nodes, sorted(zones))
 
 
-def match_slots(slots, candidates, allowed, rank, seed=None):
-    """Fill `slots` with distinct candidates (a maximum bipartite matching, Kuhn's augmenting paths).
+def fill_seats(seats, candidates, allowed, rank, seed=None):
+    """Fill replica `seats` (e.g. (primary, k) pairs) with distinct candidates: a maximum bipartite
+    matching (Kuhn's augmenting paths).
 
-    allowed(slot, cand) says whether cand may fill slot; rank(slot, cand) orders the choices (lowest
-    first); seed is an initial {slot: cand} that is kept unless re-routing needs it. A free candidate
+    allowed(seat, cand) says whether cand may fill seat; rank(seat, cand) orders the choices (lowest
+    first); seed is an initial {seat: cand} that is kept unless re-routing needs it. A free candidate
     is always tried before re-routing an assigned one, so seeded links move as little as possible.
-    Returns {slot: cand} for every slot that could be filled.
+    Returns {seat: cand} for every seat that could be filled.
     """
     match = dict(seed or {})
-    owner = {cand: slot for slot, cand in match.items()}
+    owner = {cand: seat for seat, cand in match.items()}
 
-    def choices(slot):
-        return sorted((c for c in candidates if allowed(slot, c)), key=lambda c: rank(slot, c))
+    def choices(seat):
+        return sorted((c for c in candidates if allowed(seat, c)), key=lambda c: rank(seat, c))
 
-    def augment(slot, seen):
-        options = choices(slot)
+    def augment(seat, seen):
+        options = choices(seat)
         for cand in options:
             if cand not in owner:
-                match[slot], owner[cand] = cand, slot
+                match[seat], owner[cand] = cand, seat
                 return True
         for cand in options:
             if cand in seen:
                 continue
             seen.add(cand)
             if augment(owner[cand], seen):
-                match[slot], owner[cand] = cand, slot
+                match[seat], owner[cand] = cand, seat
                 return True
         return False
 
-    for slot in slots:
-        if slot not in match:
-            augment(slot, set())
+    for seat in seats:
+        if seat not in match:
+            augment(seat, set())
     return match
 
 
 def assign_replicas(primaries, candidates, zone_of, replicas):
     """Give each primary `replicas` replicas from other zones (perfect matching or PlacementError).
-    Slot k of a primary prefers the zone k+1 steps after the primary's in rotation."""
+    Seat k of a primary prefers the zone k+1 steps after the primary's in rotation."""
     zone_list = sorted(set(zone_of.values()))
-    slots = [(p, k) for p in primaries for k in range(replicas)]
+    seats = [(p, k) for p in primaries for k in range(replicas)]
 
-    def rank(slot, cand):
-        primary, k = slot
+    def rank(seat, cand):
+        primary, k = seat
         start = zone_list.index(zone_of[primary])
         rotation = [zone_list[(start + 1 + k + i) % len(zone_list)] for i in range(len(zone_list))]
         return rotation.index(zone_of[cand]), candidates.index(cand)
 
-    match = match_slots(slots, candidates, lambda slot, c: zone_of[c] != zone_of[slot[0]], rank)
-    for slot in slots:
-        if slot not in match:
+    match = fill_seats(seats, candidates, lambda seat, c: zone_of[c] != zone_of[seat[0]], rank)
+    for seat in seats:
+        if seat not in match:
             raise PlacementError(
                 "no replica outside zone %s is left for primary %s: spread the hosts more evenly"
-                % (zone_of[slot[0]], slot[0]))
+                % (zone_of[seat[0]], seat[0]))
     result = {p: [] for p in primaries}
-    for (primary, k) in slots:
+    for (primary, k) in seats:
         result[primary].append(match[(primary, k)])
     return result
 
@@ -205,19 +204,3 @@ def zone_violations(shards, zone_of):
             if pzone is not None and zone_of.get(replica) == pzone:
                 found.append((replica, shard["primary"], pzone))
     return found
-
-
-def slot_ranges(count, total=CLUSTER_SLOTS):
-    """Split the slots evenly over `count` primaries, as redis-cli --cluster create does."""
-    if count < 1:
-        raise PlacementError("cannot split slots over %d primaries" % count)
-    per = total / count
-    ranges, first, cursor = [], 0, 0.0
-    for i in range(count):
-        last = int(round(cursor + per - 1))
-        if last > total - 1 or i == count - 1:
-            last = total - 1
-        ranges.append((first, last))
-        first = last + 1
-        cursor += per
-    return ranges

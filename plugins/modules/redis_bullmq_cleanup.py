@@ -82,23 +82,26 @@ EXAMPLES = r"""
 
 RETURN = r"""
 plan:
-  description: One line per primary, what was (check mode - would be) done.
+  description: One line per action, in the order they run (or would run in check mode).
   returned: always
   type: list
   elements: str
-  sample: ["redis-a1 at 85.200% of maxmemory: queue batch: remove 1200 completed (> 24 h), 30 failed (> 7 d)",
-           "redis-b1 at 12.000% of maxmemory: below the threshold, nothing to do"]
+  sample: ["redis-a1: queue batch: remove 1200 completed job(s) older than 24.0 h",
+           "redis-a1: queue batch: remove 30 failed job(s) older than 7.0 d", "redis-a1: MEMORY PURGE"]
 nodes:
   description: Per primary memory before/after and per queue counts (candidates, removed, kept, events trimmed).
   returned: always
   type: list
   elements: dict
 memory:
-  description: used_memory before and after, one line per primary that was cleaned.
+  description:
+    - One line per primary, memory use before and after the clean-up, or why it was left alone (below the
+      threshold, no finished job old enough).
   returned: always
   type: list
   elements: str
-  sample: ["redis-a1 used_memory 73398728 -> 30145536 bytes (27.343% -> 11.230% of maxmemory)"]
+  sample: ["redis-a1 used_memory 73398728 -> 30145536 bytes (27.343% -> 11.230% of maxmemory)",
+           "redis-b1 at 12.000% of maxmemory: below the threshold, nothing to do"]
 still_critical:
   description: Primaries still at or above the threshold after the clean-up (add shards).
   returned: always
@@ -106,14 +109,11 @@ still_critical:
   elements: str
 """
 
-import time
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.shardwise.redis.plugins.module_utils.bullmq_cleanup import memory_lines, plan_lines, run_cleanup
-from ansible_collections.shardwise.redis.plugins.module_utils.redis_cluster import (
-    RedisCliError, connection_argument_spec, gather, make_cli, node_argument_spec)
-
-RULES = ("completed_max_age_hours", "failed_max_age_days", "events_maxlen")
+from ansible_collections.shardwise.redis.plugins.module_utils.bullmq_cleanup import RULES, cleanup
+from ansible_collections.shardwise.redis.plugins.module_utils.cli import (
+    RedisCliError, WaitTimeout, Waiter, connection_argument_spec, make_cli, node_argument_spec)
+from ansible_collections.shardwise.redis.plugins.module_utils.topology import gather
 
 
 def main():
@@ -152,15 +152,10 @@ def main():
     options = dict(threshold=p["threshold"], force=p["force"], prefix=p["prefix"], overrides=overrides,
                    defaults=dict((k, p[k]) for k in RULES), batch_size=p["batch_size"], pause_ms=p["pause_ms"])
     try:
-        rows, changed = run_cleanup(cli, primaries, options, time.sleep, module.check_mode)
-    except RedisCliError as exc:
+        result = cleanup(cli, primaries, Waiter(60), options, check_mode=module.check_mode)
+    except (RedisCliError, WaitTimeout) as exc:
         module.fail_json(msg="%s (re-run to continue: every batch is complete on its own)" % exc)
-    for row in rows:
-        for queue in row["queues"].values():
-            queue.pop("completed_cut", None)
-            queue.pop("failed_cut", None)
-    still = [r["node"] for r in rows if r["after"]["percent"] >= p["threshold"]]
-    module.exit_json(changed=changed, plan=plan_lines(rows), memory=memory_lines(rows), nodes=rows, still_critical=still)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

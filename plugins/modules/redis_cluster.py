@@ -108,13 +108,10 @@ zone_violations:
   sample: [{replica: redis-a2, primary: redis-a1, zone: zone-a}]
 """
 
-import time
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.shardwise.redis.plugins.module_utils.placement import PlacementError
-from ansible_collections.shardwise.redis.plugins.module_utils.redis_cluster import (
-    RedisCliError, WaitTimeout, apply_actions, connection_argument_spec, describe, gather, make_cli,
-    node_argument_spec, plan_cluster, predict, wait_healthy)
+from ansible_collections.shardwise.redis.plugins.module_utils.cli import (
+    Stopped, Waiter, connection_argument_spec, make_cli, node_argument_spec)
+from ansible_collections.shardwise.redis.plugins.module_utils.formation import converge
 
 
 def main():
@@ -123,36 +120,16 @@ def main():
                 min_primaries=dict(type="int", default=3), allow_zone_majority=dict(type="bool", default=False),
                 wait_timeout=dict(type="int", default=120))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    names = [n["name"] for n in module.params["nodes"]]
+    p = module.params
+    names = [n["name"] for n in p["nodes"]]
     if len(set(names)) != len(names):
         module.fail_json(msg="nodes: names must be unique, got %s" % ", ".join(names))
-    cli = make_cli(module)
-    inventory = module.params["nodes"]
-    topology = gather(cli, inventory)
     try:
-        actions, notes = plan_cluster(topology, replicas=module.params["replicas"],
-                                      min_primaries=module.params["min_primaries"],
-                                      allow_zone_majority=module.params["allow_zone_majority"])
-    except (PlacementError, RedisCliError) as exc:
-        module.fail_json(msg=str(exc), topology=topology.summary(), errors=topology.errors)
-    before = topology.summary()
-    result = dict(changed=bool(actions), plan=[describe(a) for a in actions], notes=notes,
-                  zone_violations=before["zone_violations"])
-    if module._diff:
-        result["diff"] = dict(before=before, after=predict(topology, actions))
-    if module.check_mode or not actions:
-        result["topology"] = before
-        module.exit_json(**result)
-    timeout = module.params["wait_timeout"]
-    try:
-        apply_actions(cli, topology, actions, timeout, time.sleep, time.time)
-        wait_healthy(cli, inventory, timeout, time.sleep, time.time)
-    except (RedisCliError, WaitTimeout) as exc:
-        module.fail_json(msg="%s (re-run to resume: the plan is recomputed from the cluster's state)" % exc,
-                         **result)
-    after = gather(cli, inventory).summary()
-    result["topology"] = after
-    result["zone_violations"] = after["zone_violations"]
+        result = converge(make_cli(module), p["nodes"], Waiter(p["wait_timeout"]), check_mode=module.check_mode,
+                          diff=module._diff, replicas=p["replicas"], min_primaries=p["min_primaries"],
+                          allow_zone_majority=p["allow_zone_majority"])
+    except Stopped as exc:
+        module.fail_json(msg=str(exc), **exc.result)
     module.exit_json(**result)
 
 

@@ -105,9 +105,10 @@ queues:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.shardwise.redis.plugins.module_utils.redis_cluster import (
-    RedisCliError, connection_argument_spec, gather, health_problems, spare_nodes, make_cli, node_argument_spec,
-    queue_depths)
+from ansible_collections.shardwise.redis.plugins.module_utils.bullmq import queue_depths
+from ansible_collections.shardwise.redis.plugins.module_utils.cli import (
+    RedisCliError, connection_argument_spec, make_cli, node_argument_spec)
+from ansible_collections.shardwise.redis.plugins.module_utils.topology import gather, health_problems, spare_nodes
 
 
 def main():
@@ -116,16 +117,16 @@ def main():
                 bullmq_prefix=dict(type="str", default="bull"), allow_spare=dict(type="bool", default=False),
                 allow_zone_majority=dict(type="bool", default=False))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    p = module.params
     cli = make_cli(module)
-    topology = gather(cli, module.params["nodes"])
+    topology = gather(cli, p["nodes"])
     summary = topology.summary()
-    problems = health_problems(topology, summary, module.params["allow_spare"], module.params["allow_zone_majority"])
+    problems = health_problems(topology, summary, p["allow_spare"], p["allow_zone_majority"])
     result = dict(changed=False, healthy=not problems, problems=problems, cluster=summary,
                   spare_nodes=spare_nodes(topology))
-    if module.params["bullmq_queues"]:
+    if p["bullmq_queues"]:
         try:
-            result["queues"] = queue_depths(cli, module.params["nodes"], module.params["bullmq_prefix"],
-                                            module.params["bullmq_queues"])
+            result["queues"] = queue_depths(cli, topology, p["bullmq_prefix"], p["bullmq_queues"])
         except RedisCliError as exc:
             result["problems"] = problems + ["queue depths: %s" % exc]
             result["healthy"] = False

@@ -36,10 +36,18 @@ options:
     description: Replicas each primary should have.
     type: int
     default: 1
-  failover_window:
-    description: Seconds to let Redis promote a replica itself before forcing a failover.
+  node_timeout:
+    description:
+      - The cluster's C(cluster-node-timeout) in milliseconds. Unless O(failover_window) is set, Redis gets
+        twice this (its election timeout) plus 5 seconds to promote a replica itself before the module
+        forces one (15 s at the default 5000 ms).
     type: int
-    default: 15
+    default: 5000
+  failover_window:
+    description:
+      - Seconds to let Redis promote a replica itself before forcing a failover. Derived from
+        O(node_timeout) when not set.
+    type: int
   allow_takeover:
     description: Allow C(CLUSTER FAILOVER TAKEOVER) when the surviving primaries are no majority.
     type: bool
@@ -109,63 +117,31 @@ problems:
            "primary redis-b2 (zone zone-b) has no connected replica: losing its host stops writes to slots 0-5460"]
 """
 
-import time
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.shardwise.redis.plugins.module_utils.placement import PlacementError
-from ansible_collections.shardwise.redis.plugins.module_utils.redis_cluster import (
-    RedisCliError, WaitTimeout, apply_recovery, connection_argument_spec, describe_recovery, gather,
-    health_problems, make_cli, node_argument_spec, plan_recovery)
+from ansible_collections.shardwise.redis.plugins.module_utils.cli import (
+    Stopped, Waiter, connection_argument_spec, make_cli, node_argument_spec)
+from ansible_collections.shardwise.redis.plugins.module_utils.recovery import failover_window, recover
 
 
 def main():
     spec = connection_argument_spec()
     spec.update(nodes=node_argument_spec(), replicas=dict(type="int", default=1),
-                failover_window=dict(type="int", default=15), allow_takeover=dict(type="bool", default=False),
+                node_timeout=dict(type="int", default=5000), failover_window=dict(type="int"),
+                allow_takeover=dict(type="bool", default=False),
                 restore_primary_zones=dict(type="bool", default=True), forget_dead=dict(type="bool", default=False),
                 wait_timeout=dict(type="int", default=120), allow_zone_majority=dict(type="bool", default=False))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
-    cli = make_cli(module)
-
-    def plan(topology):
-        return plan_recovery(topology, replicas=p["replicas"], allow_takeover=p["allow_takeover"],
-                             restore_primary_zones=p["restore_primary_zones"], forget_dead=p["forget_dead"])
-
-    topology = gather(cli, p["nodes"])
-    before = topology.summary()
+    if p["node_timeout"] < 100 or (p["failover_window"] is not None and p["failover_window"] < 0):
+        module.fail_json(msg="node_timeout must be at least 100 (ms) and failover_window at least 0 (s)")
+    window = failover_window(p["node_timeout"]) if p["failover_window"] is None else p["failover_window"]
     try:
-        actions, notes = plan(topology)
-        if any(a["op"] == "failover" for a in actions) and not module.check_mode:
-            # Give Redis its own failover window first, then decide again.
-            time.sleep(p["failover_window"])
-            topology = gather(cli, p["nodes"])
-            actions, notes = plan(topology)
-    except PlacementError as exc:
-        module.fail_json(msg=str(exc), before=before, plan=[], notes=[],
-                         problems=health_problems(topology, allow_zone_majority=p["allow_zone_majority"]))
-    result = dict(changed=bool(actions), plan=[describe_recovery(a) for a in actions], notes=notes,
-                  before=before, after=before, problems=health_problems(topology, allow_zone_majority=p["allow_zone_majority"]))
-    if module._diff:
-        result["diff"] = dict(before=before, after=dict(plan=result["plan"]))
-    if module.check_mode or not actions:
-        module.exit_json(**result)
-    try:
-        # Each round can reveal the next step (a promotion, then replicas and zones): at most 3 rounds.
-        for _round in range(3):
-            apply_recovery(cli, topology, actions, p["wait_timeout"], time.sleep, time.time)
-            topology = gather(cli, p["nodes"])
-            actions, notes = plan(topology)
-            result["notes"] = notes
-            if not actions:
-                break
-            result["plan"] += [describe_recovery(a) for a in actions]
-    except (RedisCliError, WaitTimeout, PlacementError) as exc:
-        module.fail_json(msg="%s (re-run to continue: the plan is recomputed from the cluster's state)" % exc,
-                         **result)
-    topology = gather(cli, p["nodes"])
-    result["after"] = topology.summary()
-    result["problems"] = health_problems(topology, result["after"], allow_zone_majority=p["allow_zone_majority"])
+        result = recover(make_cli(module), p["nodes"], Waiter(p["wait_timeout"]), window,
+                         check_mode=module.check_mode, diff=module._diff, allow_zone_majority=p["allow_zone_majority"],
+                         replicas=p["replicas"], allow_takeover=p["allow_takeover"],
+                         restore_primary_zones=p["restore_primary_zones"], forget_dead=p["forget_dead"])
+    except Stopped as exc:
+        module.fail_json(msg=str(exc), **exc.result)
     module.exit_json(**result)
 
 

@@ -140,14 +140,10 @@ after:
   type: dict
 """
 
-import time
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.shardwise.redis.plugins.module_utils.placement import PlacementError
-from ansible_collections.shardwise.redis.plugins.module_utils.redis_cluster import (
-    RedisCliError, WaitTimeout, connection_argument_spec, gather, make_cli, node_argument_spec, wait_healthy)
-from ansible_collections.shardwise.redis.plugins.module_utils.reshard import (
-    apply_reshard, memory_check, plan_lines, plan_reshard)
+from ansible_collections.shardwise.redis.plugins.module_utils.cli import (
+    Stopped, Waiter, connection_argument_spec, make_cli, node_argument_spec)
+from ansible_collections.shardwise.redis.plugins.module_utils.reshard import run
 
 LIMITS = dict(batch_size=(1, 10000), slots_per_round=(1, 16384), pause_ms=(0, 60000), migrate_timeout=(100, 600000),
               wait_timeout=(1, 3600), replicas=(0, 5))
@@ -174,40 +170,14 @@ def main():
         weights = dict((k, float(v)) for k, v in p["weights"].items())
     except (TypeError, ValueError):
         module.fail_json(msg="weights must map inventory names to numbers, got %r" % (p["weights"],))
-    cli = make_cli(module)
-    topology = gather(cli, p["nodes"])
-    before = topology.summary()
-    result = dict(changed=False, plan=[], targets={}, memory=[], moved=dict(slots_moved=0, keys_moved=0),
-                  before=before, after=before)
+    options = dict((k, p[k]) for k in ("mode", "remove", "threshold", "replicas", "allow_zone_majority", "batch_size",
+                                       "migrate_timeout", "slots_per_round", "pause_ms", "max_memory_percent"))
+    options["weights"] = weights
     try:
-        unknown = sorted(set(weights) - set(topology.by_name))
-        if unknown:
-            raise PlacementError("weights name %s, which are not inventory nodes" % ", ".join(unknown))
-        plan = plan_reshard(topology, mode=p["mode"], remove=p["remove"], weights=weights,
-                            threshold=p["threshold"], replicas=p["replicas"],
-                            allow_zone_majority=p["allow_zone_majority"])
-        result["plan"], result["targets"] = plan_lines(plan, topology), plan["targets"]
-        receivers = sorted({dst for _, _, dst in plan["resume"] + plan["moves"]})
-        memory = dict((n, cli.run(topology.by_name[n]["host"], topology.by_name[n]["port"], "INFO", "memory"))
-                      for n in set(receivers + topology.primaries_with_slots()))
-        result["memory"] = memory_check(plan, topology, memory, p["max_memory_percent"])
-    except (PlacementError, RedisCliError) as exc:
-        module.fail_json(msg=str(exc), **result)
-    result["changed"] = bool(result["plan"])
-    if module._diff:
-        result["diff"] = dict(before=dict((k, v["slots"]) for k, v in before["nodes"].items()),
-                              after=dict(targets=plan["targets"], plan=result["plan"]))
-    if module.check_mode or not result["changed"]:
-        module.exit_json(**result)
-    options = dict((k, p[k]) for k in ("batch_size", "migrate_timeout", "slots_per_round", "pause_ms", "wait_timeout"))
-    try:
-        result["moved"] = apply_reshard(cli, topology, plan, options, time.sleep, time.time)
-        staying = [n for n in p["nodes"] if n["name"] not in plan["forget"]]
-        wait_healthy(cli, staying, p["wait_timeout"], time.sleep, time.time)
-    except (RedisCliError, WaitTimeout, PlacementError) as exc:
-        module.fail_json(msg="%s (re-run to continue: open slots are finished and the plan is recomputed)" % exc,
-                         **result)
-    result["after"] = gather(cli, p["nodes"]).summary()
+        result = run(make_cli(module), p["nodes"], Waiter(p["wait_timeout"]), options,
+                     check_mode=module.check_mode, diff=module._diff)
+    except Stopped as exc:
+        module.fail_json(msg=str(exc), **exc.result)
     module.exit_json(**result)
 
 

@@ -36,7 +36,7 @@ PANELS = [
      [(f'redis_memory_used_bytes{{{SEL}}} / (redis_memory_max_bytes{{{SEL}}} > 0)', "{{node}} ({{zone}})")],
      "Alerts fire at 80 % and 90 %; BullMQ needs noeviction, so 100 % means refused writes."),
     ("Memory used by node", "timeseries", "bytes", [(f'redis_memory_used_bytes{{{SEL}}}', "{{node}}"),
-                                                     (f'redis_memory_used_rss_bytes{{{SEL}}}', "{{node}} rss")],
+                                                    (f'redis_memory_used_rss_bytes{{{SEL}}}', "{{node}} rss")],
      "Dataset plus overhead; RSS shows fragmentation (active defrag works on it)."),
     ("Commands per second by node", "timeseries", "ops", [(f'rate(redis_commands_processed_total{{{SEL}}}[$__rate_interval])', "{{node}}")],
      "Throughput of each node (primaries take the writes)."),

@@ -3,8 +3,8 @@ on topologies built from real Redis 7.2.4 CLUSTER NODES captures and INFO replic
 import pytest
 
 from ansible_collections.shardwise.redis.plugins.module_utils import availability
-from ansible_collections.shardwise.redis.plugins.module_utils.redis_cluster import (
-    Topology, health_problems, parse_info)
+from ansible_collections.shardwise.redis.plugins.module_utils.availability import good_replicas
+from ansible_collections.shardwise.redis.plugins.module_utils.topology import Topology, health_problems, parse_info
 
 from lab_capture import ADDR, INVENTORY, fixture, healthy_views
 from test_recovery import down, failed_over_to_b2
@@ -104,3 +104,12 @@ def test_unreachable_primary_is_left_to_the_unreachable_problem():
     del infos["redis-a1"]
     report = Topology(INVENTORY, views, server_info=infos).summary()["availability"]
     assert report["unprotected"] == []
+
+
+def test_good_replicas_counts_online_replicas_that_min_replicas_accepts():
+    synced = ("role:master\r\nconnected_slaves:1\r\nmin_slaves_good_slaves:1\r\n"
+              "slave0:ip=10.0.0.2,port=6379,state=online,offset=154,lag=1\r\n")
+    assert good_replicas(parse_info(synced)) == 1
+    assert good_replicas(parse_info(synced.replace("min_slaves_good_slaves:1", "min_slaves_good_slaves:0"))) == 0
+    assert good_replicas(parse_info(synced.replace("state=online", "state=wait_bgsave"))) == 0
+    assert good_replicas(parse_info("role:master\r\nconnected_slaves:0\r\n")) == 0

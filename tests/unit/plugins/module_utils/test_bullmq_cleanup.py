@@ -2,9 +2,9 @@
 keys are read or written (only completed/failed sets, never the live states)."""
 import json
 
-from ansible_collections.shardwise.redis.plugins.module_utils.bullmq_cleanup import (
-    CLEAN_BATCH, memory_of, plan_lines, queue_name, queue_rules, run_cleanup)
-from ansible_collections.shardwise.redis.plugins.module_utils.redis_cluster import RedisCli
+from ansible_collections.shardwise.redis.plugins.module_utils.bullmq import CLEAN_BATCH, queue_name
+from ansible_collections.shardwise.redis.plugins.module_utils.bullmq_cleanup import cleanup, memory_of, queue_rules
+from ansible_collections.shardwise.redis.plugins.module_utils.cli import RedisCli, Waiter
 
 BASE = "bull:{batch}:batch:"
 DEFAULTS = dict(completed_max_age_hours=24, failed_max_age_days=7, events_maxlen=100)
@@ -86,9 +86,15 @@ def cluster():
     return {"h1": full, "h2": calm}, [dict(name="a1", host="h1", port=6379), dict(name="b1", host="h2", port=6379)]
 
 
+def run_cleanup(cli, primaries, opts, check_mode):
+    """cleanup() without waiting: returns (rows, changed, result)."""
+    result = cleanup(cli, primaries, Waiter(60, lambda s: None), opts, check_mode=check_mode)
+    return result["nodes"], result["changed"], result
+
+
 def test_only_primaries_over_the_threshold_are_cleaned():
     nodes, primaries = cluster()
-    rows, changed = run_cleanup(fake_cli(nodes), primaries, options(), lambda s: None, check_mode=False)
+    rows, changed, result = run_cleanup(fake_cli(nodes), primaries, options(), check_mode=False)
     assert changed
     full = rows[0]["queues"]["batch"]
     assert (full["removed_completed"], full["removed_failed"], full["events_trimmed"]) == (5, 1, 50)
@@ -103,28 +109,34 @@ def test_only_primaries_over_the_threshold_are_cleaned():
 
 def test_check_mode_plans_without_writing_and_force_selects_all():
     nodes, primaries = cluster()
-    rows, changed = run_cleanup(fake_cli(nodes), primaries, options(force=True), lambda s: None, check_mode=True)
+    rows, changed, result = run_cleanup(fake_cli(nodes), primaries, options(force=True), check_mode=True)
     assert changed and len(nodes["h1"].sets["completed"]) == 6 and nodes["h1"].events == 150
     assert not any(a[0] in ("EVAL", "XTRIM", "MEMORY") or a[:2] == ["CONFIG", "SET"]
                    for n in nodes.values() for a in n.commands)
-    assert plan_lines(rows) == [
-        "a1 at 90.000% of maxmemory: queue batch: remove 5 completed (> 24 h), 1 failed (> 7 d), "
-        "trim events 150 -> 100; CONFIG SET activedefrag yes",
-        "b1 at 10.000% of maxmemory: queue batch: remove 1 completed (> 24 h)"]
+    assert result["plan"] == [
+        "a1: queue batch: remove 5 completed job(s) older than 24 h",
+        "a1: queue batch: remove 1 failed job(s) older than 7 d",
+        "a1: queue batch: trim events 150 -> 100",
+        "a1: MEMORY PURGE",
+        "a1: CONFIG SET activedefrag yes",
+        "b1: queue batch: remove 1 completed job(s) older than 24 h",
+        "b1: MEMORY PURGE"]
+    assert result["memory"] == ["a1 at 90.000% of maxmemory: clean-up planned", "b1 at 10.000% of maxmemory: clean-up planned"]
 
 
 def test_per_queue_overrides_and_a_clean_rerun():
     nodes, primaries = cluster()
     opts = options(overrides={"batch": {"failed_max_age_days": 2}})
-    run_cleanup(fake_cli(nodes), primaries, opts, lambda s: None, check_mode=False)
+    run_cleanup(fake_cli(nodes), primaries, opts, check_mode=False)
     assert nodes["h1"].sets["failed"] == {}
-    rows, changed = run_cleanup(fake_cli(nodes), primaries, opts, lambda s: None, check_mode=False)
-    assert not changed
-    assert plan_lines(rows)[0] == "a1 at 83.000% of maxmemory: no finished job old enough"
+    rows, changed, result = run_cleanup(fake_cli(nodes), primaries, opts, check_mode=False)
+    assert not changed and result["plan"] == []
+    assert result["memory"] == ["a1 at 83.000% of maxmemory: no finished job old enough",
+                                "b1 at 10.000% of maxmemory: below the threshold, nothing to do"]
 
 
 def test_helpers():
-    assert queue_name(BASE, "bull") == "batch"
+    assert queue_name(BASE) == "batch"
     assert queue_rules("critical", DEFAULTS, {"critical": {"failed_max_age_days": 30}})["failed_max_age_days"] == 30
     assert memory_of("used_memory:50\r\nmaxmemory:0\r\ntotal_system_memory:200\r\n")["percent"] == 25.0
     # The batch script only reads the finished set it is given and never lists live states.

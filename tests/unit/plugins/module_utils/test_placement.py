@@ -4,7 +4,7 @@ import random
 import pytest
 
 from ansible_collections.shardwise.redis.plugins.module_utils.placement import (
-    PlacementError, plan_layout, primary_caps, slot_ranges, zone_violations)
+    PlacementError, plan_layout, primary_caps, zone_violations)
 
 
 def feasible_brute_force(zone_of, replicas):
@@ -120,13 +120,3 @@ def test_property_feasible_inputs_obey_the_rule_and_infeasible_are_refused(seed)
         for y in sizes:
             if placed[x] > placed[y] + 1:
                 assert placed[y] == caps[y], (placed, caps)
-
-
-def test_slot_ranges_match_redis_cli():
-    assert slot_ranges(3) == [(0, 5460), (5461, 10922), (10923, 16383)]
-    assert slot_ranges(4) == [(0, 4095), (4096, 8191), (8192, 12287), (12288, 16383)]
-    ranges = slot_ranges(7)
-    assert ranges[0][0] == 0 and ranges[-1][1] == 16383
-    assert all(b[0] == a[1] + 1 for a, b in zip(ranges, ranges[1:]))
-    with pytest.raises(PlacementError):
-        slot_ranges(0)

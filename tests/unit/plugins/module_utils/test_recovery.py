@@ -2,8 +2,9 @@
 import pytest
 
 from ansible_collections.shardwise.redis.plugins.module_utils.placement import PlacementError
-from ansible_collections.shardwise.redis.plugins.module_utils.redis_cluster import (
-    Topology, describe_recovery, parse_cluster_nodes, plan_recovery)
+from ansible_collections.shardwise.redis.plugins.module_utils.actions import render
+from ansible_collections.shardwise.redis.plugins.module_utils.recovery import plan_recovery
+from ansible_collections.shardwise.redis.plugins.module_utils.topology import Topology, parse_cluster_nodes
 
 from lab_capture import ADDR, INVENTORY, fixture as read, healthy_views as healthy
 
@@ -46,7 +47,7 @@ def down(views, *names):
 
 
 def lines(actions):
-    return [describe_recovery(a) for a in actions]
+    return [render(a) for a in actions]
 
 
 def test_healthy_cluster_needs_nothing():

@@ -23,9 +23,20 @@ class Exit(Exception):
 def run_module(module, args, answer, check_mode=False, diff=False):
     calls = []
 
-    def run_command(self, argv, environ_update=None, **kwargs):
+    def run_command(self, argv, environ_update=None, data=None, **kwargs):
         calls.append((argv, environ_update))
-        return answer(argv)
+        if data is None:
+            return answer(argv)
+        # RedisCli.pipe: one command per stdin line, one JSON reply per line (redis-cli --json)
+        base = [a for a in argv if a != "--json"]
+        replies = []
+        for line in data.split("\n"):
+            rc, out, err = answer(base + json.loads("[" + line.replace('" "', '", "') + "]"))
+            if rc:
+                return rc, out, err
+            out = out.strip()
+            replies.append(json.dumps(int(out) if out.lstrip("-").isdigit() else out))
+        return 0, "\n".join(replies) + "\n", ""
 
     def exit_json(self, **kw):
         raise Exit(dict(kw, failed=False))

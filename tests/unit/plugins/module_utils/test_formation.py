@@ -1,14 +1,16 @@
-"""Parser, topology and planner tests on CLUSTER NODES / INFO captured from real Redis 7.2.4 nodes
-(the lab: six TLS nodes in three zones; fixtures in tests/unit/fixtures)."""
+"""The formation planner and its execution, on views captured from the lab (fixtures) and a fake
+redis-cli for the executor."""
 import pytest
 
+from ansible_collections.shardwise.redis.plugins.module_utils.actions import render_all
+from ansible_collections.shardwise.redis.plugins.module_utils.cli import RedisCli, RedisCliError, Waiter
+from ansible_collections.shardwise.redis.plugins.module_utils.executor import Executor
+from ansible_collections.shardwise.redis.plugins.module_utils.formation import plan_cluster, predict
 from ansible_collections.shardwise.redis.plugins.module_utils.placement import PlacementError
-from ansible_collections.shardwise.redis.plugins.module_utils.redis_cluster import (
-    RedisCli, RedisCliError, Topology, WaitTimeout, apply_actions, describe, health_problems,
-    parse_cluster_nodes, parse_cluster_shards, parse_info, plan_cluster, predict, queue_key, slot_of,
-    wait_until)
+from ansible_collections.shardwise.redis.plugins.module_utils.topology import Topology, parse_cluster_nodes
 
 from lab_capture import ADDR, INVENTORY, fixture, healthy_views
+from test_cli import FakeRunner
 
 
 def fresh_view(node_id, host):
@@ -19,59 +21,8 @@ def fresh_views():
     return {n: fresh_view("%040x" % (i + 1), ADDR[n]) for i, n in enumerate(ADDR)}
 
 
-# ---------------------------------------------------------------- parsers
-
-def test_parse_cluster_nodes_healthy():
-    nodes = parse_cluster_nodes(fixture("nodes-healthy-11.txt"))
-    assert len(nodes) == 6
-    me = [n for n in nodes if n["myself"]][0]
-    assert me["host"] == "10.89.20.11" and me["port"] == 6379 and me["bus_port"] == 16379
-    assert me["hostname"] == "redis-a1" and me["role"] == "primary" and me["slots"] == [(0, 5460)]
-    assert me["slot_count"] == 5461
-    replicas = [n for n in nodes if n["role"] == "replica"]
-    assert len(replicas) == 3 and all(r["primary_id"] for r in replicas)
-    assert sum(n["slot_count"] for n in nodes) == 16384
-
-
-def test_parse_migrating_and_importing():
-    source = [n for n in parse_cluster_nodes(fixture("nodes-migrating-source.txt")) if n["myself"]][0]
-    target = [n for n in parse_cluster_nodes(fixture("nodes-migrating-target.txt")) if n["myself"]][0]
-    assert list(source["migrating"]) == [100] and source["slots"] == [(0, 5460)]
-    assert list(target["importing"]) == [100] and target["slots"] == [(5461, 10922)]
-
-
-def test_parse_handshake_and_failed_nodes():
-    hand = parse_cluster_nodes(fixture("nodes-handshake.txt"))
-    assert sum(1 for n in hand if n["handshake"]) == 1
-    failed = parse_cluster_nodes(fixture("nodes-failed-promoted.txt"))
-    dead = [n for n in failed if n["failed"]]
-    assert len(dead) == 1 and dead[0]["host"] == "10.89.20.11" and dead[0]["slots"] == []
-
-
-def test_parse_info_and_cluster_info():
-    info = parse_info(fixture("info-all-primary.txt"))
-    assert info["redis_version"].startswith("7.2.") and info["role"] == "master"
-    assert info["maxmemory_policy"] == "noeviction"
-    cinfo = parse_info(fixture("cluster-info-ok.txt"))
-    assert cinfo["cluster_state"] == "ok" and cinfo["cluster_slots_ok"] == "16384"
-
-
-def test_parse_cluster_shards_json():
-    shards = parse_cluster_shards(fixture("shards-healthy.json"))
-    assert len(shards) == 3
-    assert sum(b - a + 1 for s in shards for a, b in s["slots"]) == 16384
-    assert all(len(s["nodes"]) == 2 for s in shards)
-
-
-# ---------------------------------------------------------------- topology and health
-
-def test_healthy_topology_is_healthy_and_plans_nothing():
-    topo = Topology(INVENTORY, healthy_views(), {n: fixture("cluster-info-ok.txt") for n in ADDR})
-    summary = topo.summary()
-    assert summary["slots_covered"] == 16384 and summary["zone_violations"] == []
-    assert [s["primary"] for s in summary["shards"]] == ["redis-a1", "redis-b1", "redis-c1"]
-    assert health_problems(topo) == []
-    assert plan_cluster(topo) == ([], [])
+def test_healthy_cluster_plans_nothing():
+    assert plan_cluster(Topology(INVENTORY, healthy_views())) == ([], [])
 
 
 def test_failover_is_accepted_as_is():
@@ -79,20 +30,12 @@ def test_failover_is_accepted_as_is():
     views["redis-a1"] = fixture("nodes-after-rejoin.txt")
     # b2 now holds a1's slots (its own view says so after the failover)
     views["redis-b2"] = fixture("nodes-failed-promoted.txt").replace("myself,", "")
-    b2_line = [l for l in views["redis-b2"].splitlines() if "10.89.20.22" in l][0]
+    b2_line = [x for x in views["redis-b2"].splitlines() if "10.89.20.22" in x][0]
     views["redis-b2"] = views["redis-b2"].replace(b2_line, b2_line.replace(" master ", " myself,master ", 1))
     topo = Topology(INVENTORY, views)
     assert topo.role("redis-a1") == "replica" and topo.primary_of("redis-a1") == "redis-b2"
     actions, notes = plan_cluster(topo)
     assert actions == []
-
-
-def test_zone_violation_is_reported():
-    views = healthy_views()
-    topo = Topology([dict(n, zone="zone-a" if n["name"] in ("redis-a1", "redis-b2") else n["zone"]) for n in INVENTORY], views)
-    violations = topo.summary()["zone_violations"]
-    assert violations == [dict(replica="redis-b2", primary="redis-a1", zone="zone-a")]
-    assert any("shares zone" in p for p in health_problems(topo))
 
 
 def test_open_slots_block_planning():
@@ -111,12 +54,10 @@ def test_unreachable_node_blocks_planning():
         plan_cluster(Topology(INVENTORY, views))
 
 
-# ---------------------------------------------------------------- planner
-
 def test_fresh_nodes_get_the_full_zone_aware_plan():
     topo = Topology(INVENTORY, fresh_views())
     actions, notes = plan_cluster(topo)
-    lines = [describe(a) for a in actions]
+    lines = render_all(actions)
     assert lines == [
         "CLUSTER MEET 10.89.20.12 6379 (redis-a2 joins, via redis-a1)",
         "CLUSTER MEET 10.89.20.21 6379 (redis-b1 joins, via redis-a1)",
@@ -147,12 +88,12 @@ def test_half_formed_cluster_is_finished_not_recreated():
         return "\n".join(lines) + "\n"
     topo = Topology(INVENTORY, {n: view(n) for n in ADDR})
     actions, _ = plan_cluster(topo)
-    lines = [describe(a) for a in actions]
-    assert not any("MEET" in l for l in lines)
+    lines = render_all(actions)
+    assert not any("MEET" in line for line in lines)
     assert "CLUSTER ADDSLOTSRANGE 0 5460 on redis-a1" not in lines
     assert "CLUSTER ADDSLOTSRANGE 5461 10922 on redis-b1" in lines
     assert "CLUSTER ADDSLOTSRANGE 10923 16383 on redis-c1" in lines
-    assert sum(1 for l in lines if "REPLICATE" in l) == 3
+    assert sum(1 for line in lines if "REPLICATE" in line) == 3
 
 
 def test_complete_cluster_with_extra_hosts_leaves_them_for_add_shard():
@@ -182,45 +123,13 @@ def test_lost_replica_is_replaced_from_a_free_node_in_another_zone():
                 lines.append(line)
             views[name] = "\n".join(lines)
     actions, _ = plan_cluster(Topology(INVENTORY, views))
-    assert [describe(a) for a in actions] == ["CLUSTER REPLICATE redis-b1 on redis-c2"]
+    assert render_all(actions) == ["CLUSTER REPLICATE redis-b1 on redis-c2"]
 
 
 def test_infeasible_zones_are_refused_before_any_action():
     inventory = [dict(n, zone="zone-a") for n in INVENTORY]
     with pytest.raises(PlacementError, match="all 6 nodes are in zone zone-a"):
         plan_cluster(Topology(inventory, fresh_views()))
-
-
-# ---------------------------------------------------------------- runner and apply (mocked redis-cli)
-
-class FakeRunner:
-    """Records redis-cli calls; answers from a function of the argv."""
-
-    def __init__(self, answer):
-        self.calls = []
-        self.answer = answer
-
-    def __call__(self, argv, environ_update=None):
-        self.calls.append((argv, environ_update))
-        return self.answer(argv)
-
-
-def test_runner_passes_password_by_environment_and_names_errors():
-    runner = FakeRunner(lambda argv: (1, "", "ERR Unknown node abc"))
-    cli = RedisCli(runner, "/usr/bin/redis-cli", "admin", "s3cret-pass", "/ca", "/crt", "/key", timeout=7)
-    with pytest.raises(RedisCliError) as err:
-        cli.run("10.0.0.4", 6379, "CLUSTER", "REPLICATE", "abc")
-    assert str(err.value) == "CLUSTER REPLICATE abc on 10.0.0.4:6379 failed: ERR Unknown node abc"
-    argv, env = runner.calls[0]
-    assert "s3cret-pass" not in " ".join(argv) and env == {"REDISCLI_AUTH": "s3cret-pass"}
-    assert argv[:4] == ["timeout", "7", "/usr/bin/redis-cli", "-e"] and "--tls" in argv
-    assert argv[argv.index("--user") + 1] == "admin"
-
-
-def test_runner_reports_timeouts():
-    cli = RedisCli(FakeRunner(lambda argv: (124, "", "")), "redis-cli", "admin", "p", "/ca", "/c", "/k", timeout=3)
-    with pytest.raises(RedisCliError, match="no answer within 3 s"):
-        cli.run("h", 1, "PING")
 
 
 def test_apply_runs_meet_addslots_then_replicate_in_order():
@@ -263,21 +172,8 @@ def test_apply_runs_meet_addslots_then_replicate_in_order():
     actions, _ = plan_cluster(topo)
     clock = iter(range(1000))
     subset = [a for a in actions if a["op"] == "meet" or a["node"] in ("redis-a1", "redis-b2")]
-    done = apply_actions(cli, topo, subset, 30, lambda s: None, lambda: next(clock))
+    done = Executor(cli, Waiter(30, lambda s: None, lambda: next(clock)), topo).run(subset)
     sent = [c[0][c[0].index("--no-auth-warning") + 1:][:2] for c in runner.calls]
     assert sent.index(["CLUSTER", "MEET"]) < sent.index(["CLUSTER", "ADDSLOTSRANGE"]) < sent.index(["CLUSTER", "REPLICATE"])
     assert done[-1] == "CLUSTER REPLICATE redis-a1 on redis-b2"
     assert state["syncs"] == 2  # replicate() returned only once the replica's sync had finished
-
-
-def test_wait_until_times_out_with_the_reason():
-    clock = iter(range(100))
-    with pytest.raises(WaitTimeout, match="gossip"):
-        wait_until(lambda: False, 5, lambda s: None, lambda: next(clock), "gossip")
-
-
-def test_queue_keys_and_slots():
-    assert queue_key("bull", "critical", "wait") == "bull:{critical}:critical:wait"
-    assert slot_of("bull:{critical}:critical:wait") == slot_of("critical")
-    assert slot_of("123456789") == 12739  # the CRC16 check value from the cluster spec
-    assert slot_of("foo{}bar") == slot_of("foo{}bar")  # empty tag hashes the whole key

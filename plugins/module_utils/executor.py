@@ -1,0 +1,189 @@
+# -*- coding: utf-8 -*-
+# Copyright: shardwise.redis contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one executor: carries out a list of Action (actions.py) in order, each step waiting until it
+has taken effect before the next starts, whichever planner made the list (formation, recovery,
+resharding, BullMQ clean-up). Consecutive meets (and forgets) run as one batch, so gossip is awaited
+once. Results of a step (keys moved, jobs removed) are stored in the action under "result".
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.shardwise.redis.plugins.module_utils.actions import render
+from ansible_collections.shardwise.redis.plugins.module_utils.availability import good_replicas
+from ansible_collections.shardwise.redis.plugins.module_utils.bullmq import clean_set, trim_events
+from ansible_collections.shardwise.redis.plugins.module_utils.cli import RedisCliError
+from ansible_collections.shardwise.redis.plugins.module_utils.migrate import Migrator
+from ansible_collections.shardwise.redis.plugins.module_utils.slots import CLUSTER_SLOTS
+from ansible_collections.shardwise.redis.plugins.module_utils.topology import in_sync, myself_id, parse_cluster_nodes, parse_info
+
+BATCHED = ("meet", "forget")
+
+
+class Executor:
+    """cli: RedisCli; waiter: cli.Waiter; topology: the Topology the plan was made from (addresses, ids,
+    members; cluster actions need it); nodes: name -> {host, port} when there is no topology (clean-up).
+    batch_size, migrate_timeout, slots_per_round: MIGRATE tuning; batch_size is also the jobs per
+    clean-up call. pause_ms: throttle after each MIGRATE round or clean-up batch."""
+
+    def __init__(self, cli, waiter, topology=None, nodes=None, batch_size=100, migrate_timeout=10000,
+                 slots_per_round=128, pause_ms=0):
+        self.cli = cli
+        self.topology = topology
+        self.nodes = nodes if nodes is not None else topology.by_name
+        self.waiter = waiter
+        self.batch_size = batch_size
+        self.pause = (lambda: waiter.pause(pause_ms / 1000.0)) if pause_ms else (lambda: None)
+        self.primaries = topology.primaries_with_slots() if topology else []
+        self.migrator = Migrator(cli, self.nodes, dict(topology.id_of) if topology else {}, batch_size,
+                                 migrate_timeout, slots_per_round, self.pause)
+
+    # -- helpers
+    def _run(self, name, *args):
+        node = self.nodes[name]
+        return self.cli.run(node["host"], node["port"], *args)
+
+    def _pipe(self, name, commands):
+        node = self.nodes[name]
+        return self.cli.pipe(node["host"], node["port"], commands)
+
+    def view(self, name):
+        return parse_cluster_nodes(self._run(name, "CLUSTER", "NODES"))
+
+    def me(self, name):
+        return [n for n in self.view(name) if n["myself"]][0]
+
+    # -- the loop
+    def run(self, actions):
+        """Carry out `actions` in order. Returns the rendered lines of the actions done."""
+        done, i = [], 0
+        while i < len(actions):
+            op = actions[i]["op"]
+            batch = [actions[i]]
+            if op in BATCHED:
+                while i + len(batch) < len(actions) and actions[i + len(batch)]["op"] == op:
+                    batch.append(actions[i + len(batch)])
+                getattr(self, "_" + op)(batch)
+            else:
+                getattr(self, "_" + op)(actions[i])
+            done += [render(a) for a in batch]
+            i += len(batch)
+        return done
+
+    # -- cluster membership
+    def _meet(self, meets):
+        """CLUSTER MEET each node through its `via`, then wait until the new nodes, the nodes they were
+        met through and every reachable member know each other (no handshake left)."""
+        for a in meets:
+            self._run(a["via"], "CLUSTER", "MEET", a["host"], a["port"])
+        members = [n for n in self.topology.members() if n in self.topology.myself]
+        involved = sorted(set([a["via"] for a in meets] + [a["node"] for a in meets] + members))
+
+        def all_know_each_other():
+            views = dict((name, self.view(name)) for name in involved)
+            if any(n["handshake"] for view in views.values() for n in view):
+                return False
+            ids = set(n["id"] for view in views.values() for n in view if n["myself"])
+            return all(set(n["id"] for n in view) >= ids for view in views.values())
+        self.waiter.until(all_know_each_other, "nodes %s to know each other" % ", ".join(involved))
+
+    def _forget(self, forgets):
+        """CLUSTER FORGET each node on every other reachable node (not on the ones being forgotten:
+        a replica refuses to forget its primary), then CLUSTER RESET SOFT on those that asked for it so
+        that they stop gossiping, both within the 60 s forget ban."""
+        names = set(a["node"] for a in forgets)
+        for a in forgets:
+            for other in self.topology.inventory:
+                if other["name"] in names or other["name"] not in self.topology.myself:
+                    continue
+                self._pipe(other["name"], [(["CLUSTER", "FORGET", a["node_id"]], ("ERR Unknown node",))])
+        for a in forgets:
+            if a.get("reset"):
+                self._pipe(a["node"], [["CLUSTER", "RESET", "SOFT"]])
+
+    # -- slots and roles
+    def _addslots(self, a):
+        self._run(a["node"], "CLUSTER", "ADDSLOTSRANGE", a["first"], a["last"])
+
+    def _replicate(self, a):
+        """CLUSTER REPLICATE once the node knows the primary as a primary (holding slots unless
+        require_slots is false: a new shard's primary gets its replica before its slots); then wait
+        until it follows it and its sync has finished (only then does it protect the shard)."""
+        name, primary = a["node"], a["primary"]
+        require_slots = a.get("require_slots", True)
+        primary_id = myself_id(self._run(primary, "CLUSTER", "NODES"))
+        self.waiter.until(lambda: any(n["id"] == primary_id and n["role"] == "primary" and not n["handshake"]
+                                      and (n["slot_count"] > 0 or not require_slots) for n in self.view(name)),
+                          "%s to learn that %s is a primary%s" % (name, primary, " holding slots" if require_slots else ""))
+        self._run(name, "CLUSTER", "REPLICATE", primary_id)
+        self.waiter.until(lambda: self.me(name)["primary_id"] == primary_id, "%s to replicate %s" % (name, primary))
+        self.waiter.until(lambda: in_sync(parse_info(self._run(name, "INFO", "replication"))),
+                          "%s to finish its sync from %s" % (name, primary))
+
+    def _failover(self, a):
+        self._run(a["node"], "CLUSTER", "FAILOVER", a["mode"])
+        self._await_primary(a["node"])
+
+    def _failover_zone(self, a):
+        # Coordinated: the replica catches up with its primary first, so no acknowledged write is lost.
+        self._run(a["node"], "CLUSTER", "FAILOVER")
+        self._await_primary(a["node"])
+
+    def _await_primary(self, name):
+        self.waiter.until(lambda: self.me(name)["role"] == "primary" and self.me(name)["slot_count"] > 0,
+                          "%s to become primary" % name)
+
+    def _new_shard(self, a):
+        """A new shard takes slots only once its nodes have the whole slot map (before that they answer
+        CLUSTERDOWN, also to MIGRATE) and, with min-replicas-to-write, once its primary counts its
+        replicas as good (it refuses writes, and MIGRATE into it, until then)."""
+        for name in [a["node"]] + list(a["replicas"]):
+            self.waiter.until(lambda n=name: parse_info(self._run(n, "CLUSTER", "INFO")).get("cluster_state") == "ok",
+                              "%s to report cluster_state:ok" % name)
+        wanted = len(a["replicas"])
+        self.waiter.until(lambda: good_replicas(parse_info(self._run(a["node"], "INFO", "replication"))) >= wanted,
+                          "%d replica(s) of %s to be in sync" % (wanted, a["node"]))
+        if a["node"] not in self.primaries:
+            self.primaries.append(a["node"])
+
+    def _move(self, a):
+        before = (self.migrator.slots_moved, self.migrator.keys_moved)
+        self.migrator.move([(s, a["node"], a["target"]) for s in a["slots"]], self.primaries,
+                           owned_by_target=a.get("owned", ()))
+        a["result"] = dict(slots=self.migrator.slots_moved - before[0], keys=self.migrator.keys_moved - before[1])
+
+    # -- BullMQ clean-up
+    def _clean(self, a):
+        removed, kept = clean_set(self.cli, self.nodes[a["node"]], a["base"] + a["set"], a["base"], a["cutoff"],
+                                  self.batch_size, self.pause)
+        a["result"] = dict(removed=removed, kept=kept)
+
+    def _trim(self, a):
+        a["result"] = dict(trimmed=trim_events(self.cli, self.nodes[a["node"]], a["key"], a["maxlen"],
+                                               self.batch_size * 10))
+
+    def _purge(self, a):
+        self._pipe(a["node"], [["MEMORY", "PURGE"]])
+
+    def _defrag(self, a):
+        # Builds without jemalloc refuse it: noted in the result, not fatal (the clean-up already freed memory).
+        try:
+            self._pipe(a["node"], [["CONFIG", "SET", "activedefrag", "yes"]])
+        except RedisCliError as exc:
+            a["result"] = dict(error=str(exc))
+
+    def moved(self):
+        return dict(slots_moved=self.migrator.slots_moved, keys_moved=self.migrator.keys_moved)
+
+
+def wait_healthy(cli, inventory, waiter):
+    """Every node reports cluster_state:ok and sees all 16384 slots."""
+    def healthy():
+        for node in inventory:
+            info = parse_info(cli.run(node["host"], node["port"], "CLUSTER", "INFO"))
+            if info.get("cluster_state") != "ok" or info.get("cluster_slots_ok") != str(CLUSTER_SLOTS):
+                return False
+        return True
+    waiter.until(healthy, "cluster_state:ok on every node")

@@ -1,0 +1,203 @@
+# -*- coding: utf-8 -*-
+# Copyright: shardwise.redis contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Failover recovery: plan_recovery() decides what heals a cluster after failures (promote a replica of
+a failed primary, re-attach nodes that came back, keep every replica out of its primary's zone,
+restore the primary zone spread, forget dead nodes), and recover() runs it the way the
+redis_cluster_recover module does: Redis' own failover window first, then up to three rounds of
+apply and re-plan (a promotion reveals the next step)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.shardwise.redis.plugins.module_utils.actions import Action, render_all
+from ansible_collections.shardwise.redis.plugins.module_utils.cli import RedisCliError, Stopped, WaitTimeout
+from ansible_collections.shardwise.redis.plugins.module_utils.executor import Executor
+from ansible_collections.shardwise.redis.plugins.module_utils.placement import PlacementError, fill_seats
+from ansible_collections.shardwise.redis.plugins.module_utils.topology import gather, health_problems, in_sync
+
+ROUNDS = 3
+
+
+def failover_window(node_timeout_ms):
+    """Seconds to leave Redis to promote a replica itself before the runbook forces one: a replica
+    starts its election after the failure is agreed (node timeout) and a rank delay, and the election
+    may take up to twice the node timeout (failover_auth_timeout); plus 5 s of margin."""
+    return -(-2 * int(node_timeout_ms) // 1000) + 5
+
+
+def _rebalance_replicas(primaries, replicas, current, zone_of, per_primary):
+    """Assign replicas to primaries so none shares its primary's zone, keeping current links
+    where they are valid. Returns {replica: primary} or raises PlacementError."""
+    seats = [(p, k) for p in primaries for k in range(per_primary)]
+    extra = len(replicas) - len(seats)
+    if extra > 0:  # more replicas than seats: give the extra ones more seats round-robin
+        seats += [(primaries[i % len(primaries)], per_primary + i // len(primaries)) for i in range(extra)]
+
+    def allowed(seat, rep):
+        return zone_of.get(rep) != zone_of.get(seat[0])
+
+    seed, kept = {}, set()
+    for seat in seats:  # keep valid current links first
+        for rep in replicas:
+            if rep not in kept and current.get(rep) == seat[0] and allowed(seat, rep):
+                seed[seat] = rep
+                kept.add(rep)
+                break
+    match = fill_seats(seats, replicas, allowed, lambda seat, r: (current.get(r) != seat[0], replicas.index(r)), seed)
+    placed = {rep: seat[0] for seat, rep in match.items()}
+    unplaced = [r for r in replicas if r not in placed]
+    if unplaced:
+        raise PlacementError("replicas %s cannot be placed outside their primary's zone: the primaries "
+                             "live in %s; add hosts in other zones or restore primary zones"
+                             % (", ".join(unplaced), ", ".join(sorted({zone_of[p] for p in primaries}))))
+    return placed
+
+
+def plan_recovery(topology, replicas=1, allow_takeover=False, restore_primary_zones=True, forget_dead=False):
+    """Actions that heal a cluster after failures. Healthy cluster -> no action.
+
+    Actions: failover (FORCE or TAKEOVER on the best replica of a failed primary that holds slots),
+    replicate (move replicas so none shares its primary's zone; re-attach free nodes),
+    meet (a node that came back empty), failover_zone (coordinated CLUSTER FAILOVER to restore a
+    zone spread of primaries), forget (dead nodes, only with forget_dead).
+    Returns (actions, notes). Raises PlacementError when it cannot act safely.
+    """
+    actions, notes = [], []
+    if not topology.anchor:
+        raise PlacementError("no node answered: nothing can be inspected")
+    if topology.open_slots():
+        notes.append("slots are migrating (%d): playbooks/add_shard.yml finishes them"
+                     % len(topology.open_slots()))
+    anchor_view = topology.views[topology.anchor]
+    name = topology.name_of_id.get
+    failed_ids = {n["id"] for n in anchor_view if n["failed"]}
+    reachable = [n["name"] for n in topology.inventory if n["name"] in topology.myself]
+    # 1. Primaries that failed while still holding slots (no replica was promoted).
+    stuck = [n for n in anchor_view if n["role"] == "primary" and n["failed"] and n["slot_count"]]
+    live_primaries = [n for n in anchor_view if n["role"] == "primary" and not n["failed"] and n["slot_count"]]
+    for dead in stuck:
+        candidates = [n for n in anchor_view if n["primary_id"] == dead["id"] and not n["failed"]
+                      and name(n["id"]) in reachable]
+        if not candidates:
+            raise PlacementError("primary %s (%s) failed and none of its replicas answers: its slots %s "
+                                 "are down; bring the host back (it rejoins) or restore from backup"
+                                 % (name(dead["id"]) or dead["id"], dead["host"],
+                                    ",".join("%d-%d" % r for r in dead["slots"])))
+        offsets = topology.replica_offsets()
+        best = max(candidates, key=lambda n: (offsets.get(name(n["id"]), -1),
+                                              n["config_epoch"], name(n["id"]) or ""))
+        majority = len(live_primaries) > (len(live_primaries) + len(stuck)) // 2
+        if majority:
+            actions.append(Action("failover", name(best["id"]), mode="FORCE", failed=name(dead["id"])))
+        elif allow_takeover:
+            actions.append(Action("failover", name(best["id"]), mode="TAKEOVER", failed=name(dead["id"])))
+        else:
+            raise PlacementError("primary %s failed and the surviving primaries (%d of %d) cannot elect a "
+                                 "replacement: set redis_failover_allow_takeover=true to promote %s with "
+                                 "CLUSTER FAILOVER TAKEOVER (it ignores the majority: be sure the failed "
+                                 "primaries are really down)" % (name(dead["id"]), len(live_primaries),
+                                                                 len(live_primaries) + len(stuck), name(best["id"])))
+    if actions:
+        return actions, notes  # replicas and zones are planned again once the promotion is done
+    # 2. Nodes that came back empty or were never re-met: free nodes join as replicas.
+    members = set(topology.members())
+    primaries = [n["name"] for n in topology.inventory if topology.role(n["name"]) == "primary"
+                 and topology.slots_of(n["name"]) and n["name"] in reachable]
+    replicas_now = [n for n in reachable if topology.role(n) == "replica"]
+    free = [n for n in reachable if n not in primaries and n not in replicas_now]
+    for node in free:
+        if node not in members:
+            actions.append(Action("meet", node, via=topology.anchor, host=topology.by_name[node]["host"],
+                                  port=topology.by_name[node]["port"]))
+    # 3. Zone rule: place replicas (current + free) so none shares its primary's zone.
+    current = {r: topology.primary_of(r) for r in replicas_now}
+    if primaries:
+        wanted = _rebalance_replicas(primaries, replicas_now + free, current, topology.zone_of, replicas)
+        for rep in replicas_now + free:
+            if wanted[rep] != current.get(rep):
+                actions.append(Action("replicate", rep, primary=wanted[rep], was=current.get(rep)))
+    # 4. Put primaries back into an even zone spread (coordinated failovers: the replica first
+    #    catches up with its primary, so no acknowledged write is lost).
+    if restore_primary_zones and not actions and primaries:
+        zones = sorted(set(topology.zone_of.values()))
+        most = -(-len(primaries) // len(zones))  # ceil: no zone should hold more primaries than this
+        count = dict.fromkeys(zones, 0)
+        for p in primaries:
+            count[topology.zone_of[p]] += 1
+        handed = set()
+        for zone in zones:
+            while count[zone] > most:
+                crowded = sorted(p for p in primaries if topology.zone_of[p] == zone and p not in handed)
+                options = [(r, p) for p in crowded for r in sorted(current) if current[r] == p
+                           and r in reachable and count[topology.zone_of[r]] < most]
+                ready = [(r, p) for r, p in options if in_sync(topology.server_info.get(r, {}))]
+                if ready:
+                    replica, primary = ready[0]
+                    actions.append(Action("failover_zone", replica, primary=primary))
+                    handed.add(primary)
+                    count[zone] -= 1
+                    count[topology.zone_of[replica]] += 1
+                    continue
+                if options:
+                    notes.append("zone %s holds %d primaries; %s takes over from %s once it has caught up "
+                                 "(its sync is still running): the next run does it"
+                                 % (zone, count[zone], options[0][0], options[0][1]))
+                else:
+                    notes.append("zone %s holds %d primaries (%s) and none has a replica in a zone short of "
+                                 "primaries: bring their old hosts back (they rejoin as replicas) or add hosts "
+                                 "in other zones; the next run restores the spread"
+                                 % (zone, count[zone], ", ".join(crowded)))
+                break
+    # 5. Dead nodes: forget them everywhere (only when asked).
+    dead = [n for n in anchor_view if n["id"] in failed_ids and not n["slot_count"]]
+    for node in dead:
+        if forget_dead:
+            actions.append(Action("forget", name(node["id"]) or node["id"], node_id=node["id"]))
+        else:
+            notes.append("node %s (%s) is flagged failed; set redis_failover_forget_dead=true to forget it "
+                         "cluster-wide" % (name(node["id"]) or node["id"], node["host"]))
+    return actions, notes
+
+
+def recover(cli, inventory, waiter, window_seconds, check_mode=False, diff=False, allow_zone_majority=False,
+            **planning):
+    """What redis_cluster_recover does. planning: plan_recovery keyword arguments. When a failed primary
+    still holds slots, Redis gets `window_seconds` to promote a replica itself before the plan is made
+    again (only outside check mode). Then up to ROUNDS rounds of apply and re-plan. Returns the module
+    result (plan, notes, before, after, problems); raises Stopped with the result so far."""
+
+    def health(topology, summary=None):
+        return health_problems(topology, summary, allow_zone_majority=allow_zone_majority)
+
+    topology = gather(cli, inventory)
+    before = topology.summary()
+    try:
+        actions, notes = plan_recovery(topology, **planning)
+        if any(a["op"] == "failover" for a in actions) and not check_mode:
+            waiter.pause(window_seconds)
+            topology = gather(cli, inventory)
+            actions, notes = plan_recovery(topology, **planning)
+    except PlacementError as exc:
+        raise Stopped(str(exc), dict(before=before, plan=[], notes=[], problems=health(topology)))
+    result = dict(changed=bool(actions), plan=render_all(actions), notes=notes, before=before, after=before,
+                  problems=health(topology))
+    if diff:
+        result["diff"] = dict(before=before, after=dict(plan=result["plan"]))
+    if check_mode or not actions:
+        return result
+    try:
+        for _round in range(ROUNDS):
+            Executor(cli, waiter, topology).run(actions)
+            topology = gather(cli, inventory)
+            actions, result["notes"] = plan_recovery(topology, **planning)
+            if not actions:
+                break
+            result["plan"] += render_all(actions)
+    except (RedisCliError, WaitTimeout, PlacementError) as exc:
+        raise Stopped("%s (re-run to continue: the plan is recomputed from the cluster's state)" % exc, result)
+    topology = gather(cli, inventory)
+    result["after"] = topology.summary()
+    result["problems"] = health(topology, result["after"])
+    return result
