@@ -1,5 +1,8 @@
-"""Every role's argument_specs matches its defaults (PROM's CI check) and has descriptions."""
+"""Every role's argument_specs matches its defaults, every entry point has its tasks file, shared inputs
+have one home (the common role), and the specs and role READMEs are what tools/dev/gen_specs.py writes."""
+import importlib.util
 import os
+import re
 
 import pytest
 import yaml
@@ -8,15 +11,99 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 ROLES = sorted(d for d in os.listdir(os.path.join(ROOT, "roles")) if not d.startswith("_"))
 
 
+def load(*path):
+    with open(os.path.join(ROOT, *path)) as fh:
+        return yaml.safe_load(fh) or {}
+
+
+def specs(role):
+    return load("roles", role, "meta", "argument_specs.yml")["argument_specs"]
+
+
+COMMON = load("roles", "common", "defaults", "main.yml")
+
+
 @pytest.mark.parametrize("role", ROLES)
 def test_defaults_and_spec_keys_match(role):
-    with open(os.path.join(ROOT, "roles", role, "defaults", "main.yml")) as fh:
-        defaults = yaml.safe_load(fh) or {}
-    with open(os.path.join(ROOT, "roles", role, "meta", "argument_specs.yml")) as fh:
-        spec = yaml.safe_load(fh)["argument_specs"]["main"]["options"]
-    assert sorted(defaults) == sorted(spec)
-    for name, option in spec.items():
-        assert option.get("description"), name
-        assert name.startswith("redis_"), name
-        if "default" in option:
-            assert option["default"] == defaults[name], name
+    defaults = load("roles", role, "defaults", "main.yml")
+    declared = {}
+    for point, spec in specs(role).items():
+        assert spec.get("short_description"), point
+        for name, option in spec["options"].items():
+            assert option.get("description"), name
+            assert name.startswith("redis_"), name
+            declared[name] = option
+            home = defaults if name in defaults else COMMON
+            assert name in home, "%s (entry point %s) is neither a default of %s nor a common input" % (name, point, role)
+            if "default" in option:
+                assert option["default"] == home[name], name
+    assert set(defaults) <= set(declared), sorted(set(defaults) - set(declared))
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_entry_point_has_its_tasks_file(role):
+    for point in specs(role):
+        assert os.path.exists(os.path.join(ROOT, "roles", role, "tasks", point + ".yml")) or (
+            point == "main" and role == "common"), point
+
+
+def test_shared_inputs_have_one_home():
+    """No role re-defines a common input, and nothing outside the common role re-defaults it inline."""
+    for role in ROLES:
+        if role != "common":
+            assert not set(load("roles", role, "defaults", "main.yml")) & set(COMMON), role
+    pattern = re.compile(r"\b(%s)\s*\|\s*default\(" % "|".join(COMMON))
+    for folder in ("roles", "playbooks"):
+        for base, _, files in os.walk(os.path.join(ROOT, folder)):
+            for name in files:
+                if name.endswith((".yml", ".j2")):
+                    with open(os.path.join(base, name)) as fh:
+                        assert not pattern.search(fh.read()), os.path.join(base, name)
+
+
+MODULES = {"redis_cluster_recover", "redis_bullmq_cleanup", "redis_cluster_reshard"}
+
+
+def test_runbook_variables_are_typed_in_an_entry_point():
+    """Every redis_* variable a runbook playbook or entry point reads is declared by that entry point."""
+    points = specs("cluster")
+    for point in ("add_shard", "remove_shard", "failover_recovery", "memory_emergency"):
+        files = ["roles/cluster/tasks/%s.yml" % point, "playbooks/%s.yml" % point]
+        if point in ("add_shard", "remove_shard"):
+            files.append("roles/cluster/tasks/reshard.yml")
+        used = set()
+        for path in files:
+            with open(os.path.join(ROOT, path)) as fh:
+                body = "\n".join(line for line in fh.read().splitlines() if not line.lstrip().startswith("#"))
+            # expressions only: {{ ... }}, when/that conditions and bare list items (assert conditions)
+            code = re.findall(r"{{(.*?)}}", body, re.S)
+            code += re.findall(r"^\s*(?:when|that|failed_when|changed_when):\s*(.+)$", body, re.M)
+            code += re.findall(r"^\s*-\s+([^:]+)$", body, re.M)
+            used |= set(re.findall(r"\b(redis_[a-z_]+)\b", " ".join(code))) - MODULES
+        undeclared = sorted(used - set(points[point]["options"]))
+        assert not undeclared, (point, undeclared)
+
+
+def test_generated_specs_and_readmes_are_current():
+    spec = importlib.util.spec_from_file_location("gen_specs", os.path.join(ROOT, "tools", "dev", "gen_specs.py"))
+    gen = importlib.util.module_from_spec(spec)
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        spec.loader.exec_module(gen)
+        for role in ROLES:
+            built, readme = gen.build(role)
+            assert built == load("roles", role, "meta", "argument_specs.yml"), "%s: run tools/dev/gen_specs.py" % role
+            with open(os.path.join(ROOT, "roles", role, "README.md")) as fh:
+                assert fh.read() == gen.render_readme(role, built, readme), "%s README: run tools/dev/gen_specs.py" % role
+    finally:
+        os.chdir(cwd)
+
+
+def test_playbooks_reach_entry_points_by_name():
+    """Ansible validates an entry point only when tasks_from names it without .yml."""
+    points = {p for role in ROLES for p in specs(role)}
+    for name in os.listdir(os.path.join(ROOT, "playbooks")):
+        with open(os.path.join(ROOT, "playbooks", name)) as fh:
+            for found in re.findall(r"tasks_from:\s*(\S+)", fh.read()):
+                assert not (found.endswith(".yml") and found[:-4] in points), (name, found)

@@ -1,22 +1,23 @@
 #!/usr/bin/env python3
-"""Write roles/<role>/meta/argument_specs.yml from defaults/main.yml plus a description table.
+"""Write roles/<role>/meta/argument_specs.yml and roles/<role>/README.md from defaults/main.yml plus a
+description table, for every role (or the roles named on the command line).
 
-Usage: gen_specs.py ROLE DESCRIPTIONS.yml
-DESCRIPTIONS.yml maps each variable to {description, type?, choices?, no_log?}. Literal defaults
-are copied into the spec; templated ones are described, not duplicated. tests/unit checks the
-result stays in step with defaults/main.yml.
+Usage: tools/dev/gen_specs.py [ROLE ...]      (run from the repository root)
+The table is tools/dev/<role>-vars.yml. It maps each variable of defaults/main.yml to
+{description, type?, elements?, choices?, no_log?, entry_points?} and holds:
+  _meta:         short_description and description of the role (its main entry point);
+  _entry_points: {name: {short_description, description}}: runbook entry points (tasks/<name>.yml);
+  _inputs:       {entry point: [variables]}: inputs owned by the common role that it reads;
+  _readme:       optional Markdown added to the README after the description.
+A variable belongs to the main entry point unless its entry_points lists others (add `main` to keep
+it there too). Literal defaults are copied into the spec; templated ones are described, not duplicated.
+tests/unit/test_argument_specs.py checks that the results are current.
 """
+import os
+import re
 import sys
-import yaml
 
-role, table_path = sys.argv[1], sys.argv[2]
-defaults = yaml.safe_load(open(f"roles/{role}/defaults/main.yml"))
-table = yaml.safe_load(open(table_path))
-meta = table.pop("_meta")
-missing = sorted(set(defaults) - set(table))
-extra = sorted(set(table) - set(defaults))
-if missing or extra:
-    sys.exit(f"descriptions out of step: missing {missing}, extra {extra}")
+import yaml
 
 
 def typename(value):
@@ -24,6 +25,8 @@ def typename(value):
         return "bool"
     if isinstance(value, int):
         return "int"
+    if isinstance(value, float):
+        return "float"
     if isinstance(value, list):
         return "list"
     if isinstance(value, dict):
@@ -31,29 +34,69 @@ def typename(value):
     return "str"
 
 
-options = {}
-for name, value in defaults.items():
-    entry = table[name] or {}
-    spec = {"type": entry.get("type", typename(value))}
-    templated = isinstance(value, str) and "{{" in value or (
-        isinstance(value, list) and any(isinstance(v, str) and "{{" in v for v in value))
+def templated(value):
+    if isinstance(value, str):
+        return "{{" in value
+    if isinstance(value, list):
+        return any(templated(v) for v in value)
+    return False
+
+
+def load(path):
+    with open(path) as fh:
+        return yaml.safe_load(fh) or {}
+
+
+def option(name, value, entry):
+    spec = {"type": entry.get("type", typename(value) if value is not None else "str")}
     if spec["type"] == "list":
         spec["elements"] = entry.get("elements", "str")
-    if not templated:
+    if value is not None and not templated(value):
         spec["default"] = value
     for key in ("choices", "no_log"):
         if key in entry:
             spec[key] = entry[key]
     desc = entry["description"]
-    if templated:
-        desc = f"{desc} Default: C({value})."
+    if templated(value):
+        desc = "%s Default: C(%s)." % (desc, value)
     spec["description"] = desc
-    options[name] = spec
+    return spec
 
-doc = {"argument_specs": {"main": {
-    "short_description": meta["short_description"],
-    "description": meta["description"],
-    "options": options}}}
+
+def build(role):
+    defaults = load("roles/%s/defaults/main.yml" % role)
+    table = load("tools/dev/%s-vars.yml" % role)
+    meta = table.pop("_meta")
+    entry_points = table.pop("_entry_points", {})
+    inputs = table.pop("_inputs", {})
+    readme = table.pop("_readme", "")
+    missing = sorted(set(defaults) - set(table))
+    extra = sorted(set(table) - set(defaults))
+    if missing or extra:
+        sys.exit("%s: descriptions out of step: missing %s, extra %s" % (role, missing, extra))
+    common_defaults = load("roles/common/defaults/main.yml") if role != "common" else {}
+    common_table = load("tools/dev/common-vars.yml") if role != "common" else {}
+    points = {"main": dict(short_description=meta["short_description"], description=meta["description"],
+                           options={})}
+    for name, point in entry_points.items():
+        points[name] = dict(short_description=point["short_description"], description=point["description"],
+                            options={})
+    for name, value in defaults.items():
+        entry = table[name] or {}
+        for point in entry.get("entry_points", ["main"]):
+            if point not in points:
+                sys.exit("%s: %s names unknown entry point %s" % (role, name, point))
+            points[point]["options"][name] = option(name, value, entry)
+    for point, names in inputs.items():
+        for name in names:
+            if name not in common_defaults:
+                sys.exit("%s: input %s is not a variable of the common role" % (role, name))
+            spec = option(name, common_defaults[name], common_table[name])
+            spec["description"] += " Shared input, owned by the common role."
+            points[point]["options"][name] = spec
+    for point in points.values():
+        point["options"] = dict(sorted(point["options"].items()))
+    return dict(argument_specs=points), readme
 
 
 class Dumper(yaml.SafeDumper):
@@ -61,7 +104,62 @@ class Dumper(yaml.SafeDumper):
         return super().increase_indent(flow, False)
 
 
-with open(f"roles/{role}/meta/argument_specs.yml", "w") as fh:
-    fh.write("---\n# Generated by tools/dev/gen_specs.py from defaults/main.yml and "
-             f"{table_path}; edit those.\n")
-    yaml.dump(doc, fh, Dumper=Dumper, sort_keys=False, width=100, default_flow_style=False)
+def cell(text):
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def render_readme(role, specs, readme):
+    points = specs["argument_specs"]
+    main = points["main"]
+    lines = ["# shardwise.redis.%s" % role, "", "<!-- Generated by tools/dev/gen_specs.py from meta/argument_specs.yml; "
+             "edit tools/dev/%s-vars.yml. -->" % role, "", main["short_description"] + ".", ""]
+    lines += [d for desc in main["description"] for d in (desc, "")]
+    if readme:
+        lines += [readme.rstrip(), ""]
+    if role != "common":
+        lines += ["Variables, types and defaults are checked when the role runs (`meta/argument_specs.yml`; "
+                  "`ansible-doc -t role shardwise.redis.%s`)." % role, "", "```yaml"]
+        lines += ["- hosts: redis", "  roles:", "    - role: shardwise.redis.%s" % role]
+        for name in [n for n in points if n != "main"]:
+            lines += ["", "- hosts: redis", "  tasks:", "    - ansible.builtin.include_role:",
+                      "        name: shardwise.redis.%s" % role, "        tasks_from: %s" % name]
+        lines += ["```", ""]
+    for name, point in points.items():
+        title = "Variables" if name == "main" else "Entry point `%s` (`tasks_from: %s`)" % (name, name)
+        lines += ["## %s" % title, ""]
+        if name != "main":
+            lines += [point["short_description"] + ".", ""] + [d for desc in point["description"] for d in (desc, "")]
+        if not point["options"]:
+            lines += ["None.", ""]
+            continue
+        lines += ["| Variable | Type | Default | Description |", "|---|---|---|---|"]
+        for var, spec in point["options"].items():
+            desc = spec["description"]
+            template = re.search(r" Default: C\((.*)\)\.$", desc)
+            if template:
+                desc = desc[:template.start()]
+            if template:
+                default = "`%s`" % cell(template.group(1))
+            elif "default" in spec:
+                literal = yaml.safe_dump(spec["default"], default_flow_style=True).strip().replace("\n...", "")
+                default = "`%s`" % cell(literal)
+            else:
+                default = ""
+            lines.append("| `%s` | %s | %s | %s |" % (var, spec["type"], default, cell(desc)))
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main(roles):
+    for role in roles:
+        specs, readme = build(role)
+        with open("roles/%s/meta/argument_specs.yml" % role, "w") as fh:
+            fh.write("---\n# Generated by tools/dev/gen_specs.py from defaults/main.yml and "
+                     "tools/dev/%s-vars.yml; edit those.\n" % role)
+            yaml.dump(specs, fh, Dumper=Dumper, sort_keys=False, width=100, default_flow_style=False)
+        with open("roles/%s/README.md" % role, "w") as fh:
+            fh.write(render_readme(role, specs, readme))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or sorted(d for d in os.listdir("roles") if not d.startswith("_")))
