@@ -88,24 +88,11 @@ notes:
   elements: str
   sample: ["nodes redis-a3, redis-b3 are not part of any shard: playbooks/add_shard.yml adds them as new shards"]
 topology:
-  description: The cluster after the run (before it, in check mode).
+  description:
+    - The cluster after the run (before it, in check mode), in the form RV(shardwise.redis.redis_cluster_info#module:cluster)
+      returns it.
   returned: always
   type: dict
-  sample:
-    nodes: {redis-a1: {id: 3f1c..., host: 10.0.1.11, port: 6379, zone: zone-a, role: primary, primary: null,
-                       slots: ["0-5460"], reachable: true, cluster_state: ok}}
-    shards: [{primary: redis-a1, zone: zone-a, replicas: [redis-b2], slots: ["0-5460"], slot_count: 5461}]
-    slots_covered: 16384
-    open_slots: []
-    zone_violations: []
-    failed_nodes: []
-    unreachable: []
-zone_violations:
-  description: Replicas sharing their primary's zone (left as they are; the failover runbook repairs them).
-  returned: always
-  type: list
-  elements: dict
-  sample: [{replica: redis-a2, primary: redis-a1, zone: zone-a}]
 """
 
 from ansible.module_utils.basic import AnsibleModule

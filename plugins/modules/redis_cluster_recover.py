@@ -32,10 +32,6 @@ extends_documentation_fragment:
   - shardwise.redis.attributes
   - shardwise.redis.attributes.diff
 options:
-  replicas:
-    description: Replicas each primary should have.
-    type: int
-    default: 1
   node_timeout:
     description:
       - The cluster's C(cluster-node-timeout) in milliseconds. Unless O(failover_window) is set, Redis gets
@@ -48,6 +44,10 @@ options:
       - Seconds to let Redis promote a replica itself before forcing a failover. Derived from
         O(node_timeout) when not set.
     type: int
+  replicas:
+    description: Replicas each primary should have.
+    type: int
+    default: 1
   allow_takeover:
     description: Allow C(CLUSTER FAILOVER TAKEOVER) when the surviving primaries are no majority.
     type: bool
@@ -65,8 +65,9 @@ options:
     type: int
     default: 120
   allow_zone_majority:
-    description: Do not report a zone holding half or more of the primaries as a problem (the operator
-      accepted such a layout, C(redis_cluster_allow_zone_majority)).
+    description:
+      - Leave a zone that holds half or more of the primaries out of RV(problems), because the operator accepted such a
+        layout (C(redis_cluster_allow_zone_majority)).
     type: bool
     default: false
 author:

@@ -108,12 +108,12 @@ EXAMPLES = r"""
 
 RETURN = r"""
 plan:
-  description: The actions, one line each, in order.
+  description: What the run does (in check mode, would do) in the order it happens, one action a line.
   returned: always
   type: list
   elements: str
-  sample: ["CLUSTER MEET 10.0.1.13 6379 (redis-a3 joins)", "NEW SHARD primary redis-a3@zone-a replicas redis-b3@zone-b",
-           "CLUSTER REPLICATE redis-a3 on redis-b3", "MOVE 1365 slot(s) redis-a1 -> redis-a3: 4096-5460"]
+  sample: ["CLUSTER MEET 10.0.1.13 6379 (redis-a3 joins, via redis-a1)", "CLUSTER REPLICATE redis-a3 on redis-b3",
+           "NEW SHARD primary redis-a3@zone-a replicas redis-b3@zone-b", "MOVE 1365 slot(s) redis-a1 -> redis-a3: 4096-5460"]
 targets:
   description: Slots each primary holds once the plan is done.
   returned: always

@@ -152,28 +152,31 @@ def test_info_flags_an_unreachable_node():
     assert any("redis-c2 unreachable" in p and "Connection refused" in p for p in result["problems"])
 
 
-def test_recover_check_mode_plans_a_forced_failover_without_mutating():
-    from ansible_collections.shardwise.redis.plugins.modules import redis_cluster_recover
+A1 = "aab0dd1e148ef9b556cb581b0e42ed4ea6d914cf"
 
-    a1 = "aab0dd1e148ef9b556cb581b0e42ed4ea6d914cf"
 
+def a1_host_down(rewrite, info):
+    """The lab with redis-a1's host not answering: every CLUSTER NODES is rewrite(text), INFO is info(host)."""
     def answer(argv):
         host = argv[argv.index("-h") + 1]
         cmd = command_of(argv)
         if host == "10.89.20.11":
             return 124, "", ""
         if cmd == ["CLUSTER", "NODES"]:
-            code, text, err = healthy_answer(argv)
-            lines = []
-            for line in text.splitlines():
-                if line.startswith(a1):
-                    line = line.replace(" master ", " master,fail ", 1)
-                lines.append(line)
-            return 0, "\n".join(lines) + "\n", ""
-        if cmd == ["INFO"]:
-            return 0, "role:slave\r\nslave_repl_offset:42\r\n", ""
+            return 0, rewrite(healthy_answer(argv)[1]), ""
+        if cmd == ["INFO"] and info(host) is not None:
+            return 0, info(host), ""
         return healthy_answer(argv)
+    return answer
 
+
+def test_recover_check_mode_plans_a_forced_failover_without_mutating():
+    from ansible_collections.shardwise.redis.plugins.modules import redis_cluster_recover
+
+    def a1_failed(text):
+        return "".join(line.replace(" master ", " master,fail ", 1) if line.startswith(A1) else line
+                       for line in text.splitlines(True))
+    answer = a1_host_down(a1_failed, lambda host: "role:slave\r\nslave_repl_offset:42\r\n")
     result, calls = run_module(redis_cluster_recover, dict(nodes=NODES), answer, check_mode=True)
     assert result["changed"] is True and not result["failed"], result
     assert result["plan"] == ["CLUSTER FAILOVER FORCE on redis-b2 (replaces failed primary redis-a1)"]
@@ -193,32 +196,18 @@ def test_recover_reports_a_promoted_primary_without_replica_as_a_problem():
     """b2 took over from a1, whose host is down: nothing to do, but the cluster is exposed."""
     from ansible_collections.shardwise.redis.plugins.modules import redis_cluster_recover
 
-    a1 = "aab0dd1e148ef9b556cb581b0e42ed4ea6d914cf"
-
-    def answer(argv):
-        host = argv[argv.index("-h") + 1]
-        cmd = command_of(argv)
-        if host == "10.89.20.11":
-            return 124, "", ""
-        if cmd == ["CLUSTER", "NODES"]:
-            text = healthy_answer(argv)[1]
-            b2_id = [line.split()[0] for line in text.splitlines() if "10.89.20.22:6379" in line][0]
-            lines = []
-            for line in text.splitlines():
-                parts = line.split()
-                if parts[0] == a1:
-                    parts[2] = "master,fail"
-                    parts = parts[:8]
-                elif parts[0] == b2_id:
-                    parts[2] = parts[2].replace("slave", "master")
-                    parts[3] = "-"
-                    parts = parts[:8] + ["0-5460"]
-                lines.append(" ".join(parts))
-            return 0, "\n".join(lines) + "\n", ""
-        if cmd == ["INFO"] and host == "10.89.20.22":
-            return 0, "role:master\r\nconnected_slaves:0\r\n", ""
-        return healthy_answer(argv)
-
+    def b2_promoted(text):
+        b2_id = [line.split()[0] for line in text.splitlines() if "10.89.20.22:6379" in line][0]
+        lines = []
+        for line in text.splitlines():
+            parts = line.split()
+            if parts[0] == A1:
+                parts = parts[:2] + ["master,fail"] + parts[3:8]
+            elif parts[0] == b2_id:
+                parts = parts[:2] + [parts[2].replace("slave", "master"), "-"] + parts[4:8] + ["0-5460"]
+            lines.append(" ".join(parts))
+        return "\n".join(lines) + "\n"
+    answer = a1_host_down(b2_promoted, lambda host: "role:master\r\nconnected_slaves:0\r\n" if host == "10.89.20.22" else None)
     result, calls = run_module(redis_cluster_recover, dict(nodes=NODES), answer)
     assert result["plan"] == [] and not result["failed"], result
     assert "primary redis-b2 (zone zone-b) has no connected replica: losing its host stops writes to slots 0-5460" \
