@@ -1,0 +1,212 @@
+"""The clients drill.py runs during the failure drills: one write probe per shard (plain redis-py
+connections, what the server acknowledged is what counts) and a real BullMQ producer and worker
+(PyPI bullmq over redis-py RedisCluster). See drill.py for how their figures are judged."""
+import asyncio
+import os
+import threading
+import time
+
+import redis
+from bullmq import Queue, Worker
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from tls_client import async_cluster
+
+CLUSTER_SLOTS = 16384
+PROBE_INTERVAL = 0.05
+CLIENT_TIMEOUT = 0.25
+REPLICATION_WINDOW = 1.0  # seconds before a kill -9 whose acknowledged writes it may take with it
+
+
+def crc16(data):
+    crc = 0
+    for byte in bytearray(data.encode("utf-8")):
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
+            crc &= 0xFFFF
+    return crc % CLUSTER_SLOTS
+
+
+def tag_in(first, last, stem):
+    """A hash tag `stem-N` whose slot lies in [first, last]."""
+    n = 0
+    while not first <= crc16("%s-%d" % (stem, n)) <= last:
+        n += 1
+    return "%s-%d" % (stem, n)
+
+
+class Nodes:
+    """Connections to every node (api user, short timeouts) and the slot map they report."""
+
+    def __init__(self, config, user="api", timeout=CLIENT_TIMEOUT):
+        self.config = config
+        self.user = user
+        self.timeout = timeout
+        self.lock = threading.Lock()
+        self.conns = {}
+        self.failed_at = {}  # ip -> when it last failed: refresh asks those last
+        self.ranges = []  # [(first, last, ip)]
+
+    def conn(self, ip):
+        with self.lock:
+            if ip not in self.conns:
+                pki = self.config["pki"]
+                self.conns[ip] = redis.Redis(
+                    host=ip, port=6379, username=self.user, password=os.environ["REDIS_%s_PASSWORD" % self.user.upper()],
+                    ssl=True, ssl_ca_certs=os.path.join(pki, "ca.crt"),
+                    ssl_certfile=os.path.join(pki, "clients", self.user + ".crt"),
+                    ssl_keyfile=os.path.join(pki, "clients", self.user + ".key"),
+                    socket_timeout=self.timeout, socket_connect_timeout=self.timeout, decode_responses=True,
+                    retry=Retry(NoBackoff(), 0))  # one try: the probe itself retries 20 times a second
+            return self.conns[ip]
+
+    def drop(self, ip):
+        with self.lock:
+            self.failed_at[ip] = time.time()
+            conn = self.conns.pop(ip, None)
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:
+                pass
+
+    def refresh(self, prefer=None):
+        """Slot map from CLUSTER SLOTS of the first node that answers (prefer first)."""
+        ips = sorted(self.config["hosts"].values(), key=lambda ip: self.failed_at.get(ip, 0))
+        if prefer in ips:
+            ips.remove(prefer)
+            ips.insert(0, prefer)
+        for ip in ips:
+            try:
+                reply = self.conn(ip).execute_command("CLUSTER", "SLOTS")
+            except Exception:
+                self.drop(ip)
+                continue
+            ranges = []
+            for entry in reply:
+                ranges.append((int(entry[0]), int(entry[1]), entry[2][0]))
+            if ranges:
+                self.ranges = ranges
+                return True
+        return False
+
+    def owner(self, slot):
+        for first, last, ip in self.ranges:
+            if first <= slot <= last:
+                return ip
+        return None
+
+
+# redis-py turns these replies into exception classes and drops the code from the message.
+ERROR_CODES = {"MovedError": "MOVED", "AskError": "ASK", "ClusterDownError": "CLUSTERDOWN",
+               "TryAgainError": "TRYAGAIN", "MasterDownError": "MASTERDOWN", "ReadOnlyError": "READONLY",
+               "OutOfMemoryError": "OOM", "NoPermissionError": "NOPERM", "BusyLoadingError": "LOADING"}
+
+
+def error_code(exc):
+    """The Redis error code of an error reply (NOREPLICAS, MOVED, CLUSTERDOWN, ...)."""
+    name = type(exc).__name__
+    if name in ERROR_CODES:
+        return ERROR_CODES[name]
+    words = str(exc).split()
+    return words[0] if words and words[0].isupper() else "ERR"
+
+
+class Probe(threading.Thread):
+    """RPUSH n to one key of a shard, 20 times a second; records accepted writes and errors."""
+
+    def __init__(self, config, shard, first, last, stop, run_id):
+        super().__init__(daemon=True)
+        self.nodes = Nodes(config)
+        self.shard, self.stop = shard, stop
+        self.key = "bull:{%s}:drill-probe-%s" % (tag_in(first, last, "probe%d" % shard), run_id)
+        self.slot = crc16(self.key[self.key.index("{") + 1:self.key.index("}")])
+        self.accepted = []  # (time, n)
+        self.errors = []  # (time, kind)
+        self.seq = 0
+
+    def run(self):
+        self.nodes.refresh()
+        while not self.stop.is_set():
+            started = time.time()
+            ip = self.nodes.owner(self.slot)
+            self.seq += 1
+            try:
+                if ip is None:
+                    raise redis.ConnectionError("no owner known")
+                self.nodes.conn(ip).rpush(self.key, self.seq)
+                self.accepted.append((time.time(), self.seq))
+            except redis.ResponseError as exc:
+                self.errors.append((time.time(), error_code(exc)))
+                self.nodes.refresh(prefer=getattr(exc, "host", None))  # MOVED names the new owner
+            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+                self.errors.append((time.time(), "TIMEOUT" if isinstance(exc, redis.TimeoutError) else "CONNECTION"))
+                self.nodes.drop(ip)
+                self.nodes.refresh()
+            pause = PROBE_INTERVAL - (time.time() - started)
+            if pause > 0:
+                time.sleep(pause)
+
+    def last_ok(self):
+        return self.accepted[-1][0] if self.accepted else 0
+
+
+class Jobs(threading.Thread):
+    """A BullMQ producer and worker in their own event loop."""
+
+    def __init__(self, config, queues, stop, run_id):
+        super().__init__(daemon=True)
+        self.config, self.queues, self.stop, self.run_id = config, queues, stop, run_id
+        self.acked = {}  # job id -> (time acknowledged, queue)
+        self.add_errors = []  # (time, queue, kind)
+        self.processed = {}  # job id -> times processed
+        self.drained = threading.Event()
+        self.failure = None
+
+    def run(self):
+        try:
+            asyncio.run(self.main())
+        except Exception as exc:  # reported in the result, never swallowed
+            self.failure = "%s: %s" % (type(exc).__name__, str(exc)[:300])
+            self.drained.set()
+
+    async def produce(self, queue, name):
+        n = 0
+        while not self.stop.is_set():
+            n += 1
+            job_id = "%s-%s-%d" % (name, self.run_id, n)  # unique per run: BullMQ ignores a known id
+            while True:  # retry the same id until Redis acknowledges the add
+                try:
+                    await asyncio.wait_for(queue.add("drill", {"n": n}, {"jobId": job_id, "removeOnComplete": False}), 3)
+                    self.acked[job_id] = (time.time(), name)
+                    break
+                except Exception as exc:
+                    self.add_errors.append((time.time(), name, type(exc).__name__))
+                    if self.stop.is_set():
+                        break
+                    await asyncio.sleep(0.2)
+            await asyncio.sleep(0.1)
+
+    async def main(self):
+        hosts = list(self.config["hosts"].values())
+        timeouts = dict(socket_timeout=2, socket_connect_timeout=1)
+        api = async_cluster(self.config["pki"], hosts, "api", **timeouts)
+        workers_conn = async_cluster(self.config["pki"], hosts, "worker", **timeouts)
+
+        async def process(job, token):
+            self.processed[job.id] = self.processed.get(job.id, 0) + 1
+            return "ok"
+
+        opts = {"connection": workers_conn, "concurrency": 10, "drainDelay": 1, "runRetryDelay": 500}
+        queues = {q: Queue(q, {"connection": api, "prefix": "bull:{%s}" % q}) for q in self.queues}
+        workers = [Worker(q, process, dict(opts, prefix="bull:{%s}" % q)) for q in self.queues]
+        await asyncio.gather(*[self.produce(queue, name) for name, queue in queues.items()])
+        deadline = time.time() + 180
+        while time.time() < deadline and any(j not in self.processed for j in list(self.acked)):
+            await asyncio.sleep(0.5)
+        self.drained.set()
+        for worker in workers:
+            await worker.close()
+        for queue in queues.values():
+            await queue.close()
