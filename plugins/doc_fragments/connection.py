@@ -39,6 +39,14 @@ options:
     description: Seconds one redis-cli call may take before it counts as failed.
     type: int
     default: 10
+requirements:
+  - redis-cli 7.2 with TLS support and coreutils C(timeout) on the host running the module
+    (every node installed by shardwise.redis.server has both).
+"""
+
+    # Modules that act on the whole cluster: the inventory's nodes and their zones.
+    NODES = r"""
+options:
   nodes:
     description: The inventory's Redis nodes, each with its failure zone.
     type: list
@@ -61,7 +69,4 @@ options:
         description: Failure zone (rack, availability zone) of the node.
         type: str
         required: true
-requirements:
-  - redis-cli 7.2 with TLS support and coreutils C(timeout) on the host running the module
-    (every node installed by shardwise.redis.server has both).
 """

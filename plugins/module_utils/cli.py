@@ -140,6 +140,18 @@ def quote_arg(value):
     return "".join(out)
 
 
+# Commands that only read: safe to send in check mode (upper-cased first one or two words).
+READ_ONLY = frozenset([("INFO",), ("PING",), ("DBSIZE",), ("TIME",), ("CLUSTER", "INFO"), ("CLUSTER", "NODES"),
+                       ("CLUSTER", "SHARDS"), ("CLUSTER", "MYID"), ("CONFIG", "GET"), ("ACL", "WHOAMI"),
+                       ("ACL", "LIST"), ("ACL", "USERS")])
+
+
+def read_only(command):
+    """Does `command` ([word, ...]) only read?"""
+    words = tuple(str(w).upper() for w in command[:2])
+    return words[:1] in READ_ONLY or words in READ_ONLY
+
+
 def make_cli(module):
     """RedisCli from the shared connection options of an AnsibleModule."""
     params = module.params

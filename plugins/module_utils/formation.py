@@ -14,7 +14,7 @@ from ansible_collections.shardwise.redis.plugins.module_utils.cli import RedisCl
 from ansible_collections.shardwise.redis.plugins.module_utils.executor import Executor, wait_healthy
 from ansible_collections.shardwise.redis.plugins.module_utils.placement import PlacementError, fill_seats, plan_layout
 from ansible_collections.shardwise.redis.plugins.module_utils.slots import CLUSTER_SLOTS, even_split, to_ranges
-from ansible_collections.shardwise.redis.plugins.module_utils.topology import gather
+from ansible_collections.shardwise.redis.plugins.module_utils.topology import check_meets, gather
 
 
 def plan_cluster(topology, replicas=1, min_primaries=3, allow_zone_majority=False):
@@ -52,7 +52,7 @@ def plan_cluster(topology, replicas=1, min_primaries=3, allow_zone_majority=Fals
         for shard in shards:
             for replica in shard["replicas"]:
                 actions.append(Action("replicate", replica, primary=shard["primary"]))
-        return actions, notes
+        return check_meets(topology, actions), notes
 
     anchor = holders[0]
     joining = [n for n in names if n not in topology.members()]
@@ -101,7 +101,7 @@ def plan_cluster(topology, replicas=1, min_primaries=3, allow_zone_majority=Fals
                      % ", ".join(free))
         # Nodes already met stay as empty primaries; nodes not yet met are left alone.
         actions = [a for a in actions if not (a["op"] == "meet" and a["node"] in free and a["node"] in joining)]
-    return actions, notes
+    return check_meets(topology, actions), notes
 
 
 def _meets(topology, anchor, names):

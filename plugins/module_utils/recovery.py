@@ -15,7 +15,7 @@ from ansible_collections.shardwise.redis.plugins.module_utils.actions import Act
 from ansible_collections.shardwise.redis.plugins.module_utils.cli import RedisCliError, Stopped, WaitTimeout
 from ansible_collections.shardwise.redis.plugins.module_utils.executor import Executor
 from ansible_collections.shardwise.redis.plugins.module_utils.placement import PlacementError, fill_seats
-from ansible_collections.shardwise.redis.plugins.module_utils.topology import gather, health_problems, in_sync
+from ansible_collections.shardwise.redis.plugins.module_utils.topology import gather, health_problems, in_sync, join_refusals
 
 ROUNDS = 3
 
@@ -107,10 +107,17 @@ def plan_recovery(topology, replicas=1, allow_takeover=False, restore_primary_zo
                  and topology.slots_of(n["name"]) and n["name"] in reachable]
     replicas_now = [n for n in reachable if topology.role(n) == "replica"]
     free = [n for n in reachable if n not in primaries and n not in replicas_now]
-    for node in free:
-        if node not in members:
-            actions.append(Action("meet", node, via=topology.anchor, host=topology.by_name[node]["host"],
-                                  port=topology.by_name[node]["port"]))
+    for node in list(free):
+        if node in members:
+            continue
+        refused = join_refusals(topology, node)
+        if refused:  # never merge another cluster or a node with data: it stays out, named in the notes
+            notes.append("node %s is not met: %s; check what it holds, then FLUSHALL and CLUSTER RESET HARD on it "
+                         "(or take it out of the inventory)" % (node, "; ".join(refused)))
+            free.remove(node)
+            continue
+        actions.append(Action("meet", node, via=topology.anchor, host=topology.by_name[node]["host"],
+                              port=topology.by_name[node]["port"]))
     # 3. Zone rule: place replicas (current + free) so none shares its primary's zone.
     current = {r: topology.primary_of(r) for r in replicas_now}
     if primaries:

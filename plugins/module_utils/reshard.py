@@ -17,7 +17,7 @@ from ansible_collections.shardwise.redis.plugins.module_utils.cli import RedisCl
 from ansible_collections.shardwise.redis.plugins.module_utils.executor import Executor, wait_healthy
 from ansible_collections.shardwise.redis.plugins.module_utils.placement import PlacementError, plan_layout
 from ansible_collections.shardwise.redis.plugins.module_utils.slots import CLUSTER_SLOTS, to_set
-from ansible_collections.shardwise.redis.plugins.module_utils.topology import gather, parse_info
+from ansible_collections.shardwise.redis.plugins.module_utils.topology import check_meets, gather, parse_info
 
 
 # ---------------------------------------------------------------- planning
@@ -209,7 +209,7 @@ def _actions(plan, topology):
                 for s in plan["shards"]]
     actions += [Action("move", src, target=dst, slots=slots) for src, dst, slots in group_moves(plan["moves"])]
     actions += [Action("forget", n, node_id=topology.id_of[n], reset=True) for n in plan["forget"]]
-    return actions
+    return check_meets(topology, actions)
 
 
 def moves_of(actions, resume=None):

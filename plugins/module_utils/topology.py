@@ -11,7 +11,7 @@ __metaclass__ = type
 
 from ansible_collections.shardwise.redis.plugins.module_utils import availability
 from ansible_collections.shardwise.redis.plugins.module_utils.cli import RedisCliError
-from ansible_collections.shardwise.redis.plugins.module_utils.placement import zone_violations
+from ansible_collections.shardwise.redis.plugins.module_utils.placement import PlacementError, zone_violations
 from ansible_collections.shardwise.redis.plugins.module_utils.slots import (
     CLUSTER_SLOTS, count as count_slots, render as render_slots, to_set)
 
@@ -276,3 +276,57 @@ def health_problems(topology, summary=None, allow_spare=False, allow_zone_majori
         if node["name"] not in members and node["name"] not in summary["unreachable"] and node["name"] not in spare:
             problems.append("node %s is not part of the cluster" % node["name"])
     return problems + availability.problems(summary["availability"], allow_zone_majority)
+
+
+# ---------------------------------------------------------------- joining
+
+def strangers(topology, name):
+    """Addresses of the nodes `name` knows that are not inventory nodes (a foreign cluster)."""
+    inventory = set((n["host"], int(n["port"])) for n in topology.inventory)
+    return sorted("%s:%d" % (n["host"], n["port"]) for n in topology.views.get(name, [])
+                  if not n["myself"] and (n["host"], n["port"]) not in inventory)
+
+
+def _foreign(found):
+    return "it knows %d node(s) outside the inventory (%s%s): it belongs to another cluster" % (
+        len(found), ", ".join(found[:3]), ", ..." if len(found) > 3 else "")
+
+
+def join_refusals(topology, name):
+    """Why node `name` must not be met into the cluster (empty: it may join). A node joins only when it is
+    alone or knows inventory nodes only (an interrupted formation), holds no slots and no keys: anything
+    else belongs to another cluster or holds data, and a MEET would merge the two."""
+    reasons = []
+    node = topology.myself.get(name)
+    if node is None:
+        return ["it does not answer"]
+    found = strangers(topology, name)
+    if found:
+        reasons.append(_foreign(found))
+    if node["slot_count"]:
+        reasons.append("it holds %d slot(s)" % node["slot_count"])
+    keys = sum(int(dict(part.split("=", 1) for part in value.split(",") if "=" in part).get("keys", 0))
+               for key, value in topology.server_info.get(name, {}).items() if key.startswith("db") and key[2:].isdigit())
+    if keys:
+        reasons.append("it holds %d key(s)" % keys)
+    return reasons
+
+
+def check_meets(topology, actions):
+    """Refuse (PlacementError) a plan that would CLUSTER MEET a node from another cluster or with data, or
+    send a MEET through a node that knows another cluster (that would merge our nodes into it)."""
+    refused = []
+    for action in actions:
+        if action["op"] == "meet":
+            reasons = join_refusals(topology, action["node"])
+            if reasons:
+                refused.append("%s: %s" % (action["node"], "; ".join(reasons)))
+    for via in sorted(set(a["via"] for a in actions if a["op"] == "meet")):
+        found = strangers(topology, via)
+        if found:
+            refused.append("through %s: %s" % (via, _foreign(found)))
+    if refused:
+        raise PlacementError("refusing to CLUSTER MEET %s. A node joins only when it is empty and alone. Check what "
+                             "it holds; if it may be wiped, run FLUSHALL and CLUSTER RESET HARD on it, or take it out "
+                             "of the inventory group" % " | ".join(refused))
+    return actions

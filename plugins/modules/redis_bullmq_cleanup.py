@@ -25,6 +25,7 @@ description:
   - Check mode reports what would be removed per queue. Primaries below the threshold get no action.
 extends_documentation_fragment:
   - shardwise.redis.connection
+  - shardwise.redis.connection.nodes
   - shardwise.redis.attributes
   - shardwise.redis.attributes.no_diff
 options:

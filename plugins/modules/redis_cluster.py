@@ -25,6 +25,7 @@ description:
     reported for C(playbooks/add_shard.yml).
 extends_documentation_fragment:
   - shardwise.redis.connection
+  - shardwise.redis.connection.nodes
   - shardwise.redis.attributes
   - shardwise.redis.attributes.diff
 options:

@@ -18,6 +18,7 @@ description:
   - Read-only. RV(healthy) and RV(problems) make it a health check for runbooks and schedulers.
 extends_documentation_fragment:
   - shardwise.redis.connection
+  - shardwise.redis.connection.nodes
   - shardwise.redis.attributes
   - shardwise.redis.attributes.no_diff
 options:

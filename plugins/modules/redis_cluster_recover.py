@@ -29,6 +29,7 @@ description:
   - Unlike M(shardwise.redis.redis_cluster), unreachable nodes are expected here.
 extends_documentation_fragment:
   - shardwise.redis.connection
+  - shardwise.redis.connection.nodes
   - shardwise.redis.attributes
   - shardwise.redis.attributes.diff
 options:

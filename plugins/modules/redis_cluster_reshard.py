@@ -29,6 +29,7 @@ description:
     maxmemory with the slots it receives. A balanced cluster with no free node gets no action.
 extends_documentation_fragment:
   - shardwise.redis.connection
+  - shardwise.redis.connection.nodes
   - shardwise.redis.attributes
   - shardwise.redis.attributes.diff
 options:

@@ -177,3 +177,27 @@ def test_apply_runs_meet_addslots_then_replicate_in_order():
     assert sent.index(["CLUSTER", "MEET"]) < sent.index(["CLUSTER", "ADDSLOTSRANGE"]) < sent.index(["CLUSTER", "REPLICATE"])
     assert done[-1] == "CLUSTER REPLICATE redis-a1 on redis-b2"
     assert state["syncs"] == 2  # replicate() returned only once the replica's sync had finished
+
+
+def test_a_node_from_another_cluster_or_with_data_is_refused_at_meet():
+    views = fresh_views()
+    # c2 still knows the three nodes of another cluster and holds its slots
+    views["redis-c2"] += "".join("%s 192.0.2.%d:6379@16379 master - 0 0 0 connected\n" % (str(i) * 40, i) for i in (1, 2, 3))
+    views["redis-c2"] = views["redis-c2"].replace("connected\n", "connected 0-100\n", 1)
+    # c2 holds slots, so it would be the node the others are met through: that merges them into its cluster
+    with pytest.raises(PlacementError, match=r"refusing to CLUSTER MEET through redis-c2: it knows 3 node\(s\) outside the "
+                                             r"inventory \(192.0.2.1:6379, 192.0.2.2:6379, 192.0.2.3:6379\): it belongs to "
+                                             r"another cluster"):
+        plan_cluster(Topology(INVENTORY, views))
+    views = fresh_views()
+    views["redis-c2"] += "%s 192.0.2.1:6379@16379 master - 0 0 0 connected 0-16383\n" % ("1" * 40)
+    with pytest.raises(PlacementError, match=r"refusing to CLUSTER MEET redis-c2: it knows 1 node\(s\) outside"):
+        plan_cluster(Topology(INVENTORY, views))
+    info = {"redis-b1": "# Keyspace\r\ndb0:keys=5,expires=0,avg_ttl=0\r\n"}
+    with pytest.raises(PlacementError, match=r"redis-b1: it holds 5 key\(s\).*FLUSHALL and CLUSTER RESET HARD"):
+        plan_cluster(Topology(INVENTORY, fresh_views(), server_info=info))
+    # nodes that know only inventory nodes (an interrupted formation) may still be met
+    views = fresh_views()
+    views["redis-c2"] += "%040x %s:6379@16379 master - 0 0 0 connected\n" % (1, ADDR["redis-a1"])
+    actions, _ = plan_cluster(Topology(INVENTORY, views))
+    assert "meet" in [a["op"] for a in actions]

@@ -147,3 +147,18 @@ def test_node_back_empty_rejoins_as_replica():
     assert [a["op"] for a in actions] == ["meet", "replicate"]
     assert actions[1]["node"] == "redis-b2" and actions[1]["primary"] == "redis-a1"
     assert b2_id
+
+
+def test_a_returning_node_with_data_or_another_cluster_is_not_met():
+    """b2 came back under a new id but holds keys (or knows a foreign cluster): merging it could mix data."""
+    views = healthy()
+    views["redis-b2"] = "%s 10.89.20.22:6379@16379 myself,master - 0 0 0 connected\n" % ("f" * 40)
+    views = rewrite(views, "10.89.20.22", flags="slave,fail")
+    with_keys = {"redis-b2": "# Keyspace\r\ndb0:keys=12,expires=0,avg_ttl=0\r\n"}
+    actions, notes = plan_recovery(Topology(INVENTORY, views, server_info=with_keys))
+    assert not [a for a in actions if a["node"] == "redis-b2"]
+    assert any(n.startswith("node redis-b2 is not met: it holds 12 key(s)") and "CLUSTER RESET HARD" in n for n in notes)
+    views["redis-b2"] += "%s 192.0.2.7:6379@16379 master - 0 0 0 connected 0-16383\n" % ("e" * 40)
+    actions, notes = plan_recovery(Topology(INVENTORY, views))
+    assert not [a for a in actions if a["node"] == "redis-b2"]
+    assert any("knows 1 node(s) outside the inventory (192.0.2.7:6379): it belongs to another cluster" in n for n in notes)

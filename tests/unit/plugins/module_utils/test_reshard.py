@@ -231,3 +231,13 @@ def test_a_shard_formed_by_an_interrupted_run_is_kept_and_filled():
     assert plan["targets"]["redis-a3"] == 4096 and len(moves_of(plan["actions"], resume=False)) == 4095
     assert ("NEW SHARD primary redis-a3@zone-a replicas redis-b3@zone-b (formed by an earlier run)"
             in render_all(plan["actions"]))
+
+
+def test_a_new_host_that_belongs_to_another_cluster_is_refused():
+    views = dict(healthy_views())
+    for node in NEW:
+        views[node["name"]] = "%s %s:6379@16379,%s myself,master - 0 0 0 connected\n" % (
+            NEW_IDS[node["name"]], node["host"], node["name"])
+    views["redis-a3"] += "%s 198.51.100.4:6379@16379 master - 0 0 0 connected 0-16383\n" % ("d" * 40)
+    with pytest.raises(PlacementError, match="refusing to CLUSTER MEET redis-a3: it knows 1 node"):
+        plan_reshard(Topology(INVENTORY + NEW, views), mode="add", allow_zone_majority=True)

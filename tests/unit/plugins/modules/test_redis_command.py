@@ -1,0 +1,45 @@
+"""redis_command: the reply, the password only in redis-cli's environment, error replies fail, check mode
+sends only read-only commands, and a command carrying the password is refused."""
+import json
+
+from ansible_collections.shardwise.redis.plugins.modules import redis_command
+
+from test_modules import SECRET, command_of, run_module
+
+
+def answer(argv):
+    cmd = command_of(argv)
+    if cmd == ["INFO", "persistence"]:
+        return 0, "# Persistence\r\nloading:0\r\n", ""
+    if cmd == ["ACL", "LOAD"]:
+        return 0, "OK\n", ""
+    if cmd[:1] == ["BOGUS"]:
+        return 1, "", "ERR unknown command 'BOGUS'"
+    raise AssertionError(cmd)
+
+
+def test_reply_and_the_password_only_in_the_environment():
+    result, calls = run_module(redis_command, dict(command=["INFO", "persistence"], port=7000), answer)
+    assert not result["failed"] and not result["changed"] and result["sent"]
+    assert result["stdout_lines"] == ["# Persistence", "loading:0"]
+    argv, env = calls[0]
+    assert env == {"REDISCLI_AUTH": SECRET} and SECRET not in " ".join(argv) and SECRET not in json.dumps(result)
+    assert argv[argv.index("-h") + 1] == "127.0.0.1" and argv[argv.index("-p") + 1] == "7000" and "-e" in argv
+
+
+def test_error_replies_fail_naming_the_command():
+    result, _ = run_module(redis_command, dict(command=["BOGUS", "x"]), answer)
+    assert result["failed"] and "BOGUS x on 127.0.0.1:6379 failed: ERR unknown command" in result["msg"]
+
+
+def test_check_mode_sends_only_what_reads():
+    result, calls = run_module(redis_command, dict(command=["acl", "load"]), answer, check_mode=True)
+    assert result["changed"] and not result["sent"] and calls == []
+    result, calls = run_module(redis_command, dict(command=["INFO", "persistence"]), answer, check_mode=True)
+    assert result["sent"] and len(calls) == 1
+
+
+def test_a_secret_as_argument_is_refused_before_anything_runs():
+    result, calls = run_module(redis_command, dict(command=["AUTH", "admin", SECRET]), answer)
+    assert result["failed"] and "process list" in result["msg"] and calls == []
+    assert SECRET not in json.dumps(result)
