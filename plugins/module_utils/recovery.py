@@ -55,8 +55,44 @@ def _rebalance_replicas(primaries, replicas, current, zone_of, per_primary):
     return placed
 
 
-def plan_recovery(topology, replicas=1, allow_takeover=False, restore_primary_zones=True, forget_dead=False):
+def copy_gap_ms(topology, replica, primary_id):
+    """How many milliseconds of the failed primary's writes the replica may lack: from the moment its link
+    went down (its INFO: server time minus master_link_down_since_seconds) to the last moment any node
+    heard from the primary (the newest pong-recv in the views). None when unknown (no INFO, or the link was
+    never up since the replica started)."""
+    info = topology.server_info.get(replica, {})
+    since, now_us = info.get("master_link_down_since_seconds"), info.get("server_time_usec")
+    if since is None or now_us is None or int(since) < 0:
+        return None
+    down_at_ms = int(now_us) // 1000 - int(since) * 1000
+    last_seen_ms = max([n["pong_recv"] for view in topology.views.values() for n in view if n["id"] == primary_id] or [0])
+    return max(0, last_seen_ms - down_at_ms)
+
+
+def _refuse_partitioned_primaries(topology):
+    """A primary that answers this runbook while most other nodes flag it failed is cut off from them, not
+    dead: promoting its replica would give two primaries for the same slots."""
+    for name, me in sorted(topology.myself.items()):
+        if me["role"] != "primary" or not me["slot_count"]:
+            continue
+        others = [view for other, view in topology.views.items() if other != name]
+        flagging = sum(1 for view in others if any(n["id"] == me["id"] and n["failed"] for n in view))
+        if others and 2 * flagging > len(others):
+            raise PlacementError("primary %s is flagged failed by %d of %d other nodes but answers this runbook: they "
+                                 "cannot reach each other (a partition), and promoting a replica now would give two "
+                                 "primaries for slots %s. Repair the network between the nodes, or stop redis-server "
+                                 "on %s first" % (name, flagging, len(others), ",".join("%d-%d" % r for r in me["slots"]),
+                                                  name))
+
+
+def plan_recovery(topology, replicas=1, takeover=(), restore_primary_zones=True, forget_dead=False,
+                  max_copy_gap_ms=None):
     """Actions that heal a cluster after failures. Healthy cluster -> no action.
+
+    Promotion guards: no FORCE while the failed primary still answers us (a partition: two primaries for the
+    same slots), nor when the best replica's copy stopped more than max_copy_gap_ms before the primary was
+    last heard of (its promotion would drop those writes). TAKEOVER (no primary majority) only for the
+    replicas named in `takeover`, an explicit one-off.
 
     Actions: failover (FORCE or TAKEOVER on the best replica of a failed primary that holds slots),
     replicate (move replicas so none shares its primary's zone; re-attach free nodes),
@@ -67,13 +103,11 @@ def plan_recovery(topology, replicas=1, allow_takeover=False, restore_primary_zo
     actions, notes = [], []
     if not topology.anchor:
         raise PlacementError("no node answered: nothing can be inspected")
-    if topology.open_slots():
-        notes.append("slots are migrating (%d): playbooks/add_shard.yml finishes them"
-                     % len(topology.open_slots()))
     anchor_view = topology.views[topology.anchor]
     name = topology.name_of_id.get
     failed_ids = {n["id"] for n in anchor_view if n["failed"]}
     reachable = [n["name"] for n in topology.inventory if n["name"] in topology.myself]
+    _refuse_partitioned_primaries(topology)
     # 1. Primaries that failed while still holding slots (no replica was promoted).
     stuck = [n for n in anchor_view if n["role"] == "primary" and n["failed"] and n["slot_count"]]
     live_primaries = [n for n in anchor_view if n["role"] == "primary" and not n["failed"] and n["slot_count"]]
@@ -85,30 +119,55 @@ def plan_recovery(topology, replicas=1, allow_takeover=False, restore_primary_zo
                                  "are down; bring the host back (it rejoins) or restore from backup"
                                  % (name(dead["id"]) or dead["id"], dead["host"],
                                     ",".join("%d-%d" % r for r in dead["slots"])))
+        dead_name = name(dead["id"]) or dead["id"]
         offsets = topology.replica_offsets()
         best = max(candidates, key=lambda n: (offsets.get(name(n["id"]), -1),
                                               n["config_epoch"], name(n["id"]) or ""))
+        best_name = name(best["id"])
+        if max_copy_gap_ms is not None:
+            gap = copy_gap_ms(topology, best_name, dead["id"])
+            if gap is None or gap > max_copy_gap_ms:
+                raise PlacementError(
+                    "primary %s failed, but the copy of its best replica %s %s (limit %d s: node timeout x "
+                    "replica validity factor + 10 s, the age Redis itself accepts): promoting it would drop the "
+                    "writes since. Bring %s back; if it is lost for good, promote %s by hand knowing those "
+                    "writes are gone" % (dead_name, best_name,
+                                         "has an unknown age (its link was never up since it started)" if gap is None
+                                         else "stopped %.1f s before the primary was last heard of" % (gap / 1000.0),
+                                         max_copy_gap_ms // 1000, dead_name, best_name))
         majority = len(live_primaries) > (len(live_primaries) + len(stuck)) // 2
         if majority:
-            actions.append(Action("failover", name(best["id"]), mode="FORCE", failed=name(dead["id"])))
-        elif allow_takeover:
-            actions.append(Action("failover", name(best["id"]), mode="TAKEOVER", failed=name(dead["id"])))
+            actions.append(Action("failover", best_name, mode="FORCE", failed=dead_name))
+        elif best_name in (takeover or ()):
+            actions.append(Action("failover", best_name, mode="TAKEOVER", failed=dead_name))
         else:
             raise PlacementError("primary %s failed and the surviving primaries (%d of %d) cannot elect a "
-                                 "replacement: set redis_failover_allow_takeover=true to promote %s with "
-                                 "CLUSTER FAILOVER TAKEOVER (it ignores the majority: be sure the failed "
-                                 "primaries are really down)" % (name(dead["id"]), len(live_primaries),
-                                                                 len(live_primaries) + len(stuck), name(best["id"])))
+                                 "replacement. If the failed primaries are really down (TAKEOVER ignores the "
+                                 "majority: two primaries for the same slots lose writes), run this once with "
+                                 "-e '{\"redis_failover_takeover_nodes\": [\"%s\"]}' to promote it with CLUSTER FAILOVER "
+                                 "TAKEOVER%s" % (dead_name, len(live_primaries), len(live_primaries) + len(stuck), best_name,
+                                                 " (named: %s)" % ", ".join(takeover) if takeover else ""))
     if actions:
         return actions, notes  # replicas and zones are planned again once the promotion is done
-    # 2. Nodes that came back empty or were never re-met: free nodes join as replicas.
+    if topology.open_slots():
+        # A migration is under way (or was interrupted): moving replicas or primaries now would race it.
+        notes.append("slots are migrating (%d): nothing else is changed until playbooks/add_shard.yml (or "
+                     "remove_shard.yml) has finished them" % len(topology.open_slots()))
+        return actions, notes
+    # 2. Nodes that came back empty or were never re-met: free nodes join as replicas. A host the cluster
+    #    has never known (no node at its address) is a new host waiting for add_shard.yml: left alone.
     members = set(topology.members())
+    known = set((n["host"], n["port"]) for n in anchor_view)
     primaries = [n["name"] for n in topology.inventory if topology.role(n["name"]) == "primary"
                  and topology.slots_of(n["name"]) and n["name"] in reachable]
     replicas_now = [n for n in reachable if topology.role(n) == "replica"]
     free = [n for n in reachable if n not in primaries and n not in replicas_now]
     for node in list(free):
         if node in members:
+            continue
+        if (topology.by_name[node]["host"], int(topology.by_name[node]["port"])) not in known:
+            notes.append("node %s is a new host outside the cluster: playbooks/add_shard.yml adds it" % node)
+            free.remove(node)
             continue
         refused = join_refusals(topology, node)
         if refused:  # never merge another cluster or a node with data: it stays out, named in the notes

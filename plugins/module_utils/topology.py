@@ -71,7 +71,7 @@ def parse_cluster_nodes(text):
             flags=sorted(flag_set - {"myself"}), myself="myself" in flag_set,
             role="primary" if "master" in flag_set else ("replica" if "slave" in flag_set else "unknown"),
             primary_id=None if primary == "-" else primary,
-            config_epoch=int(epoch), link=link,
+            config_epoch=int(epoch), link=link, pong_recv=int(pong) if pong.isdigit() else 0,
             failed="fail" in flag_set, pfail="fail?" in flag_set,
             handshake="handshake" in flag_set or "noaddr" in flag_set,
             slots=slots, slot_count=count_slots(slots),

@@ -15,7 +15,8 @@ description:
   - Inspects every reachable node. A primary that failed while still holding slots (no replica was
     promoted within O(failover_window) seconds) is replaced by its most up-to-date replica with
     C(CLUSTER FAILOVER FORCE), or C(TAKEOVER) when the surviving primaries are no majority and
-    O(allow_takeover) is set.
+    O(takeover_nodes) names that replica. It is never promoted while the failed primary still answers the
+    module (a partition), nor when its copy stopped long before the primary was last heard of.
   - Nodes that came back empty rejoin as replicas. Replicas are moved with C(CLUSTER REPLICATE) so
     that none shares its primary's zone, keeping every valid link as it is.
   - With O(restore_primary_zones) (the default), primaries crowded into one zone hand over to a replica
@@ -49,10 +50,21 @@ options:
     description: Replicas each primary should have.
     type: int
     default: 1
-  allow_takeover:
-    description: Allow C(CLUSTER FAILOVER TAKEOVER) when the surviving primaries are no majority.
-    type: bool
-    default: false
+  takeover_nodes:
+    description:
+      - Replicas that may be promoted with C(CLUSTER FAILOVER TAKEOVER) when the surviving primaries are no majority
+        (TAKEOVER ignores the majority, so be sure the failed primaries are really down). An explicit one-off, pass it
+        for one run, never from a schedule. Each must be the replica the module picks for its failed primary.
+    type: list
+    elements: str
+    default: []
+  replica_validity_factor:
+    description:
+      - The cluster's C(cluster-replica-validity-factor). A replica whose copy stopped more than O(node_timeout) x
+        this + 10 s before its failed primary was last heard of is not promoted (Redis itself would not); 0 turns
+        the check off.
+    type: int
+    default: 10
   restore_primary_zones:
     description: Spread primaries over the zones again with coordinated failovers.
     type: bool
@@ -129,7 +141,7 @@ def main():
     spec = connection_argument_spec()
     spec.update(nodes=node_argument_spec(), replicas=dict(type="int", default=1),
                 node_timeout=dict(type="int", default=5000), failover_window=dict(type="int"),
-                allow_takeover=dict(type="bool", default=False),
+                takeover_nodes=dict(type="list", elements="str", default=[]), replica_validity_factor=dict(type="int", default=10),
                 restore_primary_zones=dict(type="bool", default=True), forget_dead=dict(type="bool", default=False),
                 wait_timeout=dict(type="int", default=120), allow_zone_majority=dict(type="bool", default=False))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
@@ -140,7 +152,9 @@ def main():
     try:
         result = recover(make_cli(module), p["nodes"], Waiter(p["wait_timeout"]), window,
                          check_mode=module.check_mode, diff=module._diff, allow_zone_majority=p["allow_zone_majority"],
-                         replicas=p["replicas"], allow_takeover=p["allow_takeover"],
+                         replicas=p["replicas"], takeover=p["takeover_nodes"],
+                         max_copy_gap_ms=(p["node_timeout"] * p["replica_validity_factor"] + 10000
+                                          if p["replica_validity_factor"] else None),
                          restore_primary_zones=p["restore_primary_zones"], forget_dead=p["forget_dead"])
     except Stopped as exc:
         module.fail_json(msg=str(exc), **exc.result)

@@ -64,10 +64,12 @@ def test_failed_primary_still_holding_slots_gets_its_replica_forced():
 
 def test_no_majority_needs_takeover_explicitly():
     views = down(healthy(), "redis-a1", "redis-b1")
-    with pytest.raises(PlacementError, match="redis_failover_allow_takeover"):
+    with pytest.raises(PlacementError, match=r"""redis_failover_takeover_nodes": \["redis-(b2|c2)"\]"""):
         plan_recovery(Topology(INVENTORY, views))
-    actions, _ = plan_recovery(Topology(INVENTORY, views), allow_takeover=True)
-    assert [a["mode"] for a in actions] == ["TAKEOVER", "TAKEOVER"]
+    with pytest.raises(PlacementError, match=r"redis_failover_takeover_nodes.*redis-c2.*TAKEOVER \(named: redis-b2\)"):
+        plan_recovery(Topology(INVENTORY, views), takeover=["redis-b2"])
+    actions, _ = plan_recovery(Topology(INVENTORY, views), takeover=["redis-b2", "redis-c2"])
+    assert sorted((a["node"], a["mode"]) for a in actions) == [("redis-b2", "TAKEOVER"), ("redis-c2", "TAKEOVER")]
 
 
 def test_failed_primary_without_live_replica_stops_with_a_reason():
@@ -162,3 +164,52 @@ def test_a_returning_node_with_data_or_another_cluster_is_not_met():
     actions, notes = plan_recovery(Topology(INVENTORY, views))
     assert not [a for a in actions if a["node"] == "redis-b2"]
     assert any("knows 1 node(s) outside the inventory (192.0.2.7:6379): it belongs to another cluster" in n for n in notes)
+
+
+def test_new_hosts_waiting_for_add_shard_are_left_alone():
+    inventory = INVENTORY + [dict(name="redis-a3", host="10.89.20.13", port=6379, zone="zone-a")]
+    views = dict(healthy(), **{"redis-a3": "%s 10.89.20.13:6379@16379 myself,master - 0 0 0 connected\n" % ("3" * 40)})
+    actions, notes = plan_recovery(Topology(inventory, views))
+    assert actions == []
+    assert notes == ["node redis-a3 is a new host outside the cluster: playbooks/add_shard.yml adds it"]
+
+
+def test_open_slots_freeze_everything_but_a_promotion():
+    views = healthy()
+    node_ids = ids()
+    views["redis-a1"] = views["redis-a1"].replace("connected 0-5460", "connected 0-5460 [5460->-%s]" % node_ids["10.89.20.21"])
+    # b2 sits in a1's zone: normally a replica move, but a migration is open
+    moved = Topology([dict(n, zone="zone-a") if n["name"] == "redis-b2" else n for n in INVENTORY], views)
+    actions, notes = plan_recovery(moved)
+    assert actions == [] and notes[0].startswith("slots are migrating (1): nothing else is changed until")
+
+
+def test_no_promotion_while_the_failed_primary_still_answers():
+    """The others flag a1 failed but a1 answers the runbook: a partition, FORCE would make two primaries."""
+    views = rewrite(healthy(), ADDR["redis-a1"], flags="master,fail")
+    views["redis-a1"] = healthy()["redis-a1"]
+    with pytest.raises(PlacementError, match="redis-a1 is flagged failed by 5 of 5 other nodes but answers this runbook"):
+        plan_recovery(Topology(INVENTORY, views))
+
+
+def a1_last_pong_ms():
+    return max(int(line.split()[5]) for line in read("nodes-healthy-21.txt").splitlines()
+               if line.startswith(ids()["10.89.20.11"]))
+
+
+def test_no_promotion_of_a_copy_that_stopped_long_before_the_primary_died():
+    views = down(healthy(), "redis-a1")
+
+    def replica(link_down_before_death_s):
+        down_since = 30 + link_down_before_death_s  # a1 was last heard of 30 s ago
+        return {"redis-b2": "slave_repl_offset:7\r\nmaster_link_down_since_seconds:%d\r\nserver_time_usec:%d\r\n"
+                % (down_since, (a1_last_pong_ms() + 30000) * 1000)}
+    limit = 5000 * 10 + 10000
+    actions, _ = plan_recovery(Topology(INVENTORY, views, server_info=replica(2)), max_copy_gap_ms=limit)
+    assert lines(actions) == ["CLUSTER FAILOVER FORCE on redis-b2 (replaces failed primary redis-a1)"]
+    with pytest.raises(PlacementError, match=r"best replica redis-b2 stopped 6\d\.\d s before the primary was last heard "
+                                             r"of \(limit 60 s"):
+        plan_recovery(Topology(INVENTORY, views, server_info=replica(61)), max_copy_gap_ms=limit)
+    with pytest.raises(PlacementError, match="unknown age"):
+        plan_recovery(Topology(INVENTORY, views, server_info={"redis-b2": "slave_repl_offset:7\r\n"}),
+                      max_copy_gap_ms=limit)

@@ -176,7 +176,12 @@ def test_recover_check_mode_plans_a_forced_failover_without_mutating():
     def a1_failed(text):
         return "".join(line.replace(" master ", " master,fail ", 1) if line.startswith(A1) else line
                        for line in text.splitlines(True))
-    answer = a1_host_down(a1_failed, lambda host: "role:slave\r\nslave_repl_offset:42\r\n")
+    # the replicas' link to a1 went down 3 s ago, when a1 was last heard of: their copies are complete
+    view = healthy_answer(["-h", "10.89.20.12", "--no-auth-warning", "CLUSTER", "NODES"])[1]
+    last_pong_ms = max(int(line.split()[5]) for line in view.splitlines() if line.startswith(A1))
+    replica_info = "role:slave\r\nslave_repl_offset:42\r\nmaster_link_down_since_seconds:3\r\nserver_time_usec:%d\r\n" % (
+        (last_pong_ms + 3000) * 1000)
+    answer = a1_host_down(a1_failed, lambda host: replica_info)
     result, calls = run_module(redis_cluster_recover, dict(nodes=NODES), answer, check_mode=True)
     assert result["changed"] is True and not result["failed"], result
     assert result["plan"] == ["CLUSTER FAILOVER FORCE on redis-b2 (replaces failed primary redis-a1)"]
