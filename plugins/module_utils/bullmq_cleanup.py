@@ -81,8 +81,17 @@ def queue_actions(node, base, q):
 def plan_cleanup(cli, primaries, options):
     """Survey every primary (reads only). primaries: [{name, host, port}]. options: threshold, force,
     prefix, defaults, overrides. Returns (rows, actions): one row per primary {node, before, after,
-    selected, queues} and the actions for those at or above the threshold (all of them with force)."""
+    selected, queues} and the actions for those at or above the threshold (all of them with force).
+    Raises ValueError when an override names a queue that exists on no primary (a typo would otherwise
+    silently fall back to the defaults)."""
     rows, actions = [], []
+    queues_on = dict((node["name"], discover_queues(cli, node, options["prefix"])) for node in primaries)
+    existing = sorted(set(queue_name(b) for bases in queues_on.values() for b in bases))
+    unknown = sorted(set(options["overrides"]) - set(existing))
+    if unknown:
+        raise ValueError("redis_bullmq_queue_retention names %s, but no BullMQ queue of that name exists under the "
+                         "prefix %s (queues found: %s): correct the queue name or redis_bullmq_prefix"
+                         % (", ".join(unknown), options["prefix"], ", ".join(existing) or "none"))
     for node in primaries:
         before = memory_of(cli.run(node["host"], node["port"], "INFO", "memory"))
         row = dict(node=node["name"], before=before, after=before, queues={}, selected=False)
@@ -90,7 +99,7 @@ def plan_cleanup(cli, primaries, options):
         if before["percent"] < options["threshold"] and not options["force"]:
             continue
         row["selected"] = True
-        bases = discover_queues(cli, node, options["prefix"])
+        bases = queues_on[node["name"]]
         found = survey(cli, node, bases, lambda b: queue_rules(queue_name(b), options["defaults"], options["overrides"]),
                        server_time_ms(cli, node))
         row["queues"] = dict((queue_name(b), dict((k, v) for k, v in q.items() if not k.endswith("_cut")))

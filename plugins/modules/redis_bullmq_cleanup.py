@@ -154,6 +154,8 @@ def main():
                    defaults=dict((k, p[k]) for k in RULES), batch_size=p["batch_size"], pause_ms=p["pause_ms"])
     try:
         result = cleanup(cli, primaries, Waiter(60), options, check_mode=module.check_mode)
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
     except (RedisCliError, WaitTimeout) as exc:
         module.fail_json(msg="%s (re-run to continue: every batch is complete on its own)" % exc)
     module.exit_json(**result)

@@ -2,6 +2,8 @@
 keys are read or written (only completed/failed sets, never the live states)."""
 import json
 
+import pytest
+
 from ansible_collections.shardwise.redis.plugins.module_utils.bullmq import CLEAN_BATCH, queue_name
 from ansible_collections.shardwise.redis.plugins.module_utils.bullmq_cleanup import cleanup, memory_of, queue_rules
 from ansible_collections.shardwise.redis.plugins.module_utils.cli import RedisCli, Waiter
@@ -142,3 +144,11 @@ def test_helpers():
     # The batch script only reads the finished set it is given and never lists live states.
     for live in ("wait", "active", "delayed", "prioritized", "paused"):
         assert "'" + live + "'" not in CLEAN_BATCH and ":" + live not in CLEAN_BATCH
+
+
+def test_an_override_for_a_queue_that_does_not_exist_stops_before_any_change():
+    nodes, primaries = cluster()
+    with pytest.raises(ValueError, match="redis_bullmq_queue_retention names bacth, but no BullMQ queue of that name "
+                                         "exists under the prefix bull \\(queues found: batch\\)"):
+        run_cleanup(fake_cli(nodes), primaries, options(overrides={"bacth": {"failed_max_age_days": 2}}), check_mode=False)
+    assert not any(a[0] in ("EVAL", "XTRIM", "MEMORY") for n in nodes.values() for a in n.commands)
