@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-GOOD = "x" * 20
+GOOD = {user: "unit-%s-Pw-4f9a2c77" % user for user in ("admin", "worker", "api", "metrics", "replication")}
 
 
 def inventory(tmp_path, zones=("a", "a", "b", "b", "c", "c"), **overrides):
@@ -20,8 +20,9 @@ def inventory(tmp_path, zones=("a", "a", "b", "b", "c", "c"), **overrides):
         "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
         "redis_install_method": "archive", "redis_archive_src": "/nonexistent.tar.gz",
         "redis_maxmemory_mb": 256,
-        "redis_admin_password": GOOD, "redis_worker_password": GOOD, "redis_api_password": GOOD,
-        "redis_metrics_password": GOOD, "redis_replication_password": GOOD}
+        "redis_admin_password": GOOD["admin"], "redis_worker_password": GOOD["worker"],
+        "redis_api_password": GOOD["api"], "redis_metrics_password": GOOD["metrics"],
+        "redis_replication_password": GOOD["replication"]}
     group_vars.update(overrides)
     data = {"redis": {"hosts": hosts, "vars": group_vars}}
     path = tmp_path / "hosts.yml"
@@ -44,6 +45,14 @@ def run(inv):
     ("missing zone", ("a", "a", "b", "b", "c", None), {}, "n5 has no zone: set redis_zone"),
     ("odd count", ("a", "a", "b", "b", "c"), {}, "multiple of 2"),
     ("short password", ("a", "a", "b", "b", "c", "c"), {"redis_worker_password": "short"}, "redis_worker_password"),
+    ("password character", ("a", "a", "b", "b", "c", "c"), {"redis_replication_password": 'has "quotes" and spaces!'},
+     "redis_replication_password (user replication) contains a space, a quote"),
+    ("placeholder", ("a", "a", "b", "b", "c", "c"), {"redis_admin_password": "CHANGE-ME-admin-at-least-16-chars"},
+     "redis_admin_password (user admin) is still the example placeholder"),
+    ("shared password", ("a", "a", "b", "b", "c", "c"), {"redis_api_password": GOOD["worker"]},
+     "redis_api_password (user api) is the same as the password of user worker"),
+    ("renamed variable", ("a", "a", "b", "b", "c", "c"), {"redis_cluster_node_timeout": 5000},
+     "redis_cluster_node_timeout -> redis_node_timeout_ms"),
     ("bad method", ("a", "a", "b", "b", "c", "c"), {"redis_install_method": "docker"}, "redis_install_method must be one of"),
     ("memory", ("a", "a", "b", "b", "c", "c"), {"redis_maxmemory_mb": 10 ** 9}, "lower redis_maxmemory_mb"),
     ("two zones", ("a", "a", "a", "b", "b", "b"), {}, "zone zone-a would hold 2 of 3 primaries"),
@@ -57,7 +66,8 @@ def test_preflight_refuses_bad_input(tmp_path, case, zones, overrides, message):
     # Nothing past preflight ran.
     assert "shardwise.redis.kernel : Set Redis sysctls" not in out
     # The refused password itself is never printed.
-    assert case != "short password" or "'short'" not in out
+    for secret in ("'short'", "has \"quotes\"", "CHANGE-ME-admin", GOOD["worker"]):
+        assert secret not in out
 
 
 def test_accepted_risks_pass_preflight(tmp_path):
