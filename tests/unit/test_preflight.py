@@ -53,6 +53,8 @@ def run(inv):
      "redis_api_password (user api) is the same as the password of user worker"),
     ("renamed variable", ("a", "a", "b", "b", "c", "c"), {"redis_cluster_node_timeout": 5000},
      "redis_cluster_node_timeout -> redis_node_timeout_ms"),
+    ("unpatched source", ("a", "a", "b", "b", "c", "c"), {"redis_install_method": "source", "redis_source_version": "7.2.4"},
+     "redis_source_version is 7.2.4, which lacks the fixes for CVE-2024-31449, CVE-2024-46981 and CVE-2025-49844"),
     ("bad method", ("a", "a", "b", "b", "c", "c"), {"redis_install_method": "docker"}, "redis_install_method must be one of"),
     ("memory", ("a", "a", "b", "b", "c", "c"), {"redis_maxmemory_mb": 10 ** 9}, "lower redis_maxmemory_mb"),
     ("two zones", ("a", "a", "a", "b", "b", "b"), {}, "zone zone-a would hold 2 of 3 primaries"),

@@ -14,6 +14,8 @@ REDISCLI_AUTH=$(cat .cache/lab/secrets/admin)
 echo
 echo "Connect (TLS, mutual auth, ACL user admin; the password is read from a file, never shown):"
 echo "  REDISCLI_AUTH=\$(cat .cache/lab/secrets/admin) $cli -c ${tls[*]} --user admin -h 10.89.20.11 -p 6379"
+echo "WARNING: the lab runs Redis 7.2.4, without the Lua CVE fixes of 7.2.6-7.2.11 (redis_allow_unpatched_version:"
+echo "  true in inventories/lab): fine for a local lab, never for production."
 echo "BullMQ users: worker, api (passwords in .cache/lab/secrets/, client certs in $pki/clients/)."
 echo
 printf '%-10s %-13s %-7s %-8s %-9s %-13s %s\n' NODE ADDRESS ZONE VERSION ROLE SLOTS CLUSTER
