@@ -96,7 +96,16 @@ def build(role):
             points[point]["options"][name] = spec
     for point in points.values():
         point["options"] = dict(sorted(point["options"].items()))
+    if os.path.exists("roles/%s/tasks/preflight.yml" % role):
+        # site.yml's preflight play includes tasks_from: preflight, so Ansible validates every variable of
+        # the role (types, choices) before any host changes; the semantic checks follow in preflight.yml.
+        points["preflight"] = dict(short_description=PREFLIGHT, description=[
+            "The variables of the main entry point, validated before any host changes; then the semantic "
+            "checks of tasks/preflight.yml."], options=dict(points["main"]["options"]))
     return dict(argument_specs=points), readme
+
+
+PREFLIGHT = "Check every input of the role before any host changes (site.yml's preflight play)"
 
 
 class Dumper(yaml.SafeDumper):
@@ -120,11 +129,15 @@ def render_readme(role, specs, readme):
         lines += ["Variables, types and defaults are checked when the role runs (`meta/argument_specs.yml`; "
                   "`ansible-doc -t role shardwise.redis.%s`)." % role, "", "```yaml"]
         lines += ["- hosts: redis", "  roles:", "    - role: shardwise.redis.%s" % role]
-        for name in [n for n in points if n != "main"]:
+        for name in [n for n in points if n not in ("main", "preflight")]:
             lines += ["", "- hosts: redis", "  tasks:", "    - ansible.builtin.include_role:",
                       "        name: shardwise.redis.%s" % role, "        tasks_from: %s" % name]
         lines += ["```", ""]
     for name, point in points.items():
+        if name == "preflight":
+            lines += ["## Entry point `preflight` (`tasks_from: preflight`)", "",
+                      PREFLIGHT + ": the variables above, then the semantic checks of `tasks/preflight.yml`.", ""]
+            continue
         title = "Variables" if name == "main" else "Entry point `%s` (`tasks_from: %s`)" % (name, name)
         lines += ["## %s" % title, ""]
         if name != "main":

@@ -1,0 +1,90 @@
+"""acl_password_problems: every class of bad password is named with its variable, never shown."""
+from ansible_collections.shardwise.redis.plugins.filter.checks import (
+    acl_password_problems, cluster_input_problems, server_input_problems)
+
+
+def users(**passwords):
+    base = dict(admin="adm-7d1c9e2b4f6a8c0e", worker="wrk-1a2b3c4d5e6f7a8b", api="api-9f8e7d6c5b4a3928")
+    base.update(passwords)
+    return [dict(name=n, password=p, var="redis_%s_password" % n) for n, p in base.items()]
+
+
+def test_good_passwords_pass():
+    assert acl_password_problems(users()) == []
+    assert acl_password_problems(users(admin="a-Z_0.9:!#$%&()*+,/;<=>?@[]^`{|}~xyz")) == []
+
+
+def test_each_problem_names_the_variable_and_never_the_password():
+    cases = {
+        "x9q": "redis_admin_password (user admin) is empty or shorter than 16 characters",
+        "with space 1234567890": "redis_admin_password (user admin) contains a space, a quote, a backslash",
+        'with"quote1234567890': "contains a space, a quote",
+        "back\\slash1234567890": "contains a space, a quote",
+        "caf\u00e9-1234567890abcdef": "non-ASCII",
+        "CHANGE-ME-admin-at-least-16-chars": "is still the example placeholder",
+        "changeme-changeme-changeme": "is still the example placeholder",
+        "wrk-1a2b3c4d5e6f7a8b": "redis_worker_password (user worker) is the same as the password of user admin",
+    }
+    for password, message in cases.items():
+        problems = acl_password_problems(users(admin=password))
+        assert any(message in p for p in problems), (password, problems)
+        assert not any(password in p for p in problems)
+
+
+def test_extra_users_named_default_or_twice_are_refused():
+    extra = [dict(name="default", password="dfl-0a1b2c3d4e5f6a7b", var="redis_acl_extra_users[].password"),
+             dict(name="api", password="ap2-0a1b2c3d4e5f6a7b", var="redis_acl_extra_users[].password")]
+    problems = acl_password_problems(users() + extra)
+    assert any("other than 'default'" in p for p in problems)
+    assert any(p == "ACL user api is defined twice: rename the extra user in redis_acl_extra_users" for p in problems)
+
+
+GOOD_SERVER = dict(redis_maxmemory_policy="noeviction", redis_port=6379, redis_node_timeout_ms=5000,
+                   redis_restart_wait_seconds=120, redis_stop_timeout_seconds=300, redis_min_replicas_max_lag_seconds=10,
+                   redis_maxclients=10000, redis_maxmemory_mb=28000, redis_client_idle_timeout_seconds=0,
+                   redis_tcp_keepalive_seconds=300, redis_node_ping_interval_ms=250, redis_min_replicas_to_write=0,
+                   redis_bullmq_prefix="bull", redis_tls_protocols="TLSv1.2 TLSv1.3", redis_save=["900 1", "300 10"],
+                   redis_announce_ip="10.0.1.11", redis_tls_ca_cert_src="", redis_tls_cert_src="", redis_tls_key_src="",
+                   redis_tls_client_certs_src={})
+
+
+def test_good_server_inputs_pass():
+    assert server_input_problems(GOOD_SERVER) == []
+    assert server_input_problems(dict(GOOD_SERVER, redis_save=[], redis_tls_protocols="TLSv1.3",
+                                      redis_announce_ip="fd00::11")) == []
+
+
+def test_each_bad_server_input_is_named():
+    cases = [
+        (dict(redis_maxmemory_policy="allkeys-lru"), "redis_maxmemory_policy is allkeys-lru: BullMQ needs noeviction"),
+        (dict(redis_port=60000), "redis_port is 60000: it must be 1-55535"),
+        (dict(redis_port=0), "redis_port is 0"),
+        (dict(redis_node_timeout_ms=0), "redis_node_timeout_ms is 0: it must be a number above 0"),
+        (dict(redis_restart_wait_seconds=-5), "redis_restart_wait_seconds is -5"),
+        (dict(redis_stop_timeout_seconds="soon"), "redis_stop_timeout_seconds is soon"),
+        (dict(redis_node_ping_interval_ms=-1), "redis_node_ping_interval_ms is -1: it must be 0 or more"),
+        (dict(redis_bullmq_prefix=""), "redis_bullmq_prefix is ''"),
+        (dict(redis_bullmq_prefix="*"), "redis_bullmq_prefix is '*'"),
+        (dict(redis_bullmq_prefix="bull{x}"), "braces"),
+        (dict(redis_tls_protocols="TLSv1 TLSv1.2"), "redis_tls_protocols is 'TLSv1 TLSv1.2'"),
+        (dict(redis_save=["900"]), "redis_save is ['900']"),
+        (dict(redis_save="900 1"), "redis_save is '900 1'"),
+        (dict(redis_save=["0 1"]), "whole numbers above 0"),
+        (dict(redis_announce_ip="redis-a1.example.com"), "redis_announce_ip is 'redis-a1.example.com': it must be an IP"),
+        (dict(redis_tls_ca_cert_src="/nonexistent/ca.crt"), "redis_tls_ca_cert_src is '/nonexistent/ca.crt': no such file"),
+        (dict(redis_tls_ca_cert_src=__file__, redis_tls_cert_src=__file__, redis_tls_key_src=__file__,
+              redis_tls_client_certs_src={"admin": {"cert": __file__}}), "redis_tls_client_certs_src.admin.key is None"),
+    ]
+    for change, message in cases:
+        problems = server_input_problems(dict(GOOD_SERVER, **change))
+        assert any(message in p for p in problems), (change, problems)
+
+
+def test_cluster_inputs_same_address_and_zone_spelling():
+    nodes = [dict(name="a1", host="10.0.1.11", port=6379, zone="zone-a"),
+             dict(name="a2", host="10.0.1.11", port=6379, zone="Zone-A"),
+             dict(name="b1", host="10.0.2.11", port=6379, zone="zone-b")]
+    problems = cluster_input_problems(nodes)
+    assert "hosts a1, a2 share the address 10.0.1.11:6379" in problems[0]
+    assert "redis_zone values Zone-A, zone-a differ only in case" in problems[1]
+    assert cluster_input_problems([dict(n, host="10.0.%d.1" % i, zone="z%d" % i) for i, n in enumerate(nodes)]) == []
