@@ -48,7 +48,8 @@ MATRIX = [
     ("api", ["CONFIG", "SET", "maxmemory", "1"], "noperm"),
     ("metrics", ["INFO", "all"], "ok"),
     ("metrics", ["CLUSTER", "INFO"], "ok"),
-    ("metrics", ["CONFIG", "GET", "maxmemory"], "ok"),
+    ("metrics", ["CONFIG", "GET", "maxmemory"], "noperm"),  # CONFIG GET would show masterauth
+    ("metrics", ["CONFIG", "GET", "masterauth"], "noperm"),
     ("metrics", ["SLOWLOG", "GET", "10"], "ok"),
     ("metrics", ["CLIENT", "LIST"], "ok"),
     ("metrics", ["LLEN", "bull:{verify}:wait"], "ok"),

@@ -41,7 +41,7 @@ PANELS = [
     ("Commands per second by node", "timeseries", "ops", [(f'rate(redis_commands_processed_total{{{SEL}}}[$__rate_interval])', "{{node}}")],
      "Throughput of each node (primaries take the writes)."),
     ("Connected clients", "timeseries", "short", [(f'redis_connected_clients{{{SEL}}}', "{{node}}"),
-                                                  (f'max(redis_config_maxclients{{{SEL}}})', "maxclients")],
+                                                  (f'max(redis_script_values{{{SEL}, key="maxclients"}})', "maxclients")],
      "BullMQ workers hold blocking connections; compare with maxclients."),
     ("Rejected connections / evicted keys", "timeseries", "short",
      [(f'increase(redis_rejected_connections_total{{{SEL}}}[$__rate_interval])', "rejected {{node}}"),

@@ -13,6 +13,7 @@ A variable belongs to the main entry point unless its entry_points lists others 
 it there too). Literal defaults are copied into the spec; templated ones are described, not duplicated.
 tests/unit/test_argument_specs.py checks that the results are current.
 """
+import copy
 import os
 import re
 import sys
@@ -52,7 +53,7 @@ def option(name, value, entry):
     if spec["type"] == "list":
         spec["elements"] = entry.get("elements", "str")
     if value is not None and not templated(value):
-        spec["default"] = value
+        spec["default"] = copy.deepcopy(value)
     for key in ("choices", "no_log"):
         if key in entry:
             spec[key] = entry[key]
@@ -101,7 +102,7 @@ def build(role):
         # the role (types, choices) before any host changes; the semantic checks follow in preflight.yml.
         points["preflight"] = dict(short_description=PREFLIGHT, description=[
             "The variables of the main entry point, validated before any host changes; then the semantic "
-            "checks of tasks/preflight.yml."], options=dict(points["main"]["options"]))
+            "checks of tasks/preflight.yml."], options=copy.deepcopy(points["main"]["options"]))
     return dict(argument_specs=points), readme
 
 
