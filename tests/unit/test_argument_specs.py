@@ -58,7 +58,9 @@ def test_shared_inputs_have_one_home():
             for name in files:
                 if name.endswith((".yml", ".j2")):
                     with open(os.path.join(base, name)) as fh:
-                        assert not pattern.search(fh.read()), os.path.join(base, name)
+                        # hosts: is read before any role default exists: a play may default the group there
+                        body = "\n".join(line for line in fh.read().splitlines() if not line.lstrip().startswith("hosts:"))
+                    assert not pattern.search(body), os.path.join(base, name)
 
 
 MODULES = {"redis_cluster_recover", "redis_bullmq_cleanup", "redis_cluster_reshard"}
