@@ -40,6 +40,8 @@ MATRIX = [
     ("worker", ["ACL", "LIST"], "noperm"),
     ("worker", ["FUNCTION", "FLUSH"], "noperm"),
     ("worker", ["SCRIPT", "FLUSH"], "noperm"),
+    ("worker", ["SCRIPT", "DEBUG", "NO"], "noperm"),
+    ("api", ["SCRIPT", "DEBUG", "NO"], "noperm"),
     ("worker", ["CLIENT", "KILL", "ID", "1"], "noperm"),
     ("api", ["EVAL", WRITE_SCRIPT, "1", PREFIX_KEY, "1"], "ok"),
     ("api", ["XADD", "bull:{verify}:events", "MAXLEN", "~", "10", "*", "event", "probe"], "ok"),
