@@ -24,24 +24,25 @@ def acl_password_problems(users):
     problems, seen = [], {}
     for user in users:
         name, password, var = user.get("name"), user.get("password"), user.get("var") or "the password"
+        who = name if str(name).startswith("the ") else "user %s" % name
         if not name or name == "default":
             problems.append("%s: an ACL user needs a name other than 'default' (the default user stays off)" % var)
         if not isinstance(password, str) or len(password) < MIN_LENGTH:
-            problems.append("%s (user %s) is empty or shorter than %d characters: set it from ansible-vault"
-                            % (var, name, MIN_LENGTH))
+            problems.append("%s (%s) is empty or shorter than %d characters: set it from ansible-vault"
+                            % (var, who, MIN_LENGTH))
             continue
         if not SAFE.match(password):
-            problems.append("%s (user %s) contains a space, a quote, a backslash or a non-printable or non-ASCII "
+            problems.append("%s (%s) contains a space, a quote, a backslash or a non-printable or non-ASCII "
                             "character, which redis.conf and systemd would alter: use letters, digits and "
-                            "punctuation such as - _ . : ! (openssl rand -hex 24)" % (var, name))
+                            "punctuation such as - _ . : ! (openssl rand -hex 24)" % (var, who))
         if PLACEHOLDER.search(password):
-            problems.append("%s (user %s) is still the example placeholder: generate a real one "
-                            "(openssl rand -hex 24)" % (var, name))
+            problems.append("%s (%s) is still the example placeholder: generate a real one "
+                            "(openssl rand -hex 24)" % (var, who))
         if password in seen and seen[password] != name:
-            problems.append("%s (user %s) is the same as the password of user %s: every ACL user needs its own"
-                            % (var, name, seen[password]))
-        seen.setdefault(password, name)
-    names = [u.get("name") for u in users]
+            problems.append("%s (%s) is the same as the password of %s: every ACL user (and the CA key) needs its own"
+                            % (var, who, seen[password]))
+        seen.setdefault(password, who)
+    names = [u.get("name") for u in users if not str(u.get("name")).startswith("the ")]
     for dup in sorted(set(n for n in names if n and names.count(n) > 1)):
         problems.append("ACL user %s is defined twice: rename the extra user in redis_acl_extra_users" % dup)
     return problems

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-GOOD = {user: "unit-%s-Pw-4f9a2c77" % user for user in ("admin", "worker", "api", "metrics", "replication")}
+GOOD = {user: "unit-%s-Pw-4f9a2c77" % user for user in ("admin", "worker", "api", "metrics", "replication", "cakey")}
 
 
 def inventory(tmp_path, zones=("a", "a", "b", "b", "c", "c"), **overrides):
@@ -22,7 +22,7 @@ def inventory(tmp_path, zones=("a", "a", "b", "b", "c", "c"), **overrides):
         "redis_maxmemory_mb": 256,
         "redis_admin_password": GOOD["admin"], "redis_worker_password": GOOD["worker"],
         "redis_api_password": GOOD["api"], "redis_metrics_password": GOOD["metrics"],
-        "redis_replication_password": GOOD["replication"]}
+        "redis_replication_password": GOOD["replication"], "redis_tls_ca_key_password": GOOD["cakey"]}
     group_vars.update(overrides)
     data = {"redis": {"hosts": hosts, "vars": group_vars}}
     path = tmp_path / "hosts.yml"
@@ -45,6 +45,8 @@ def run(inv):
     ("missing zone", ("a", "a", "b", "b", "c", None), {}, "n5 has no zone: set redis_zone"),
     ("odd count", ("a", "a", "b", "b", "c"), {}, "multiple of 2"),
     ("short password", ("a", "a", "b", "b", "c", "c"), {"redis_worker_password": "short"}, "redis_worker_password"),
+    ("ca key password", ("a", "a", "b", "b", "c", "c"), {"redis_tls_ca_key_password": ""},
+     "redis_tls_ca_key_password (the CA key) is empty or shorter than 16 characters"),
     ("password character", ("a", "a", "b", "b", "c", "c"), {"redis_replication_password": 'has "quotes" and spaces!'},
      "redis_replication_password (user replication) contains a space, a quote"),
     ("placeholder", ("a", "a", "b", "b", "c", "c"), {"redis_admin_password": "CHANGE-ME-admin-at-least-16-chars"},

@@ -19,7 +19,7 @@ rc=${PIPESTATUS[0]}
 set -e
 echo "molecule $scenario: exit $rc after $(( $(date +%s) - start )) s (log: $log)"
 [ "$rc" -eq 0 ] || exit "$rc"
-secrets=$(sed -n 's/^redis_[a-z]*_password: //p' molecule/shared/group_vars/redis/redis.yml)
+secrets=$(sed -n 's/^redis_[a-z_]*_password: //p' molecule/shared/group_vars/redis/redis.yml)
 leaks=0
 for secret in $secrets; do
   if grep -qF -- "$secret" "$log"; then
