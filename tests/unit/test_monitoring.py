@@ -127,3 +127,15 @@ def test_dashboard_file_is_the_generator_output():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.build() == load_dashboard(), "run tools/dev/gen_dashboard.py"
+
+
+def test_every_script_value_the_rules_and_dashboard_read_is_exported():
+    """redis_script_values keys (exact or regex matchers) used by rules and panels exist in the captures."""
+    _, samples = exposed()
+    keys = set(re.findall(r'key="([^"]+)"', "".join(samples["redis_script_values"])))
+    text = open(RULES).read() + open(DASHBOARD).read().replace('\\"', '"')
+    for op, wanted in re.findall(r'redis_script_values\{[^}]*?key(=~|=)"([^"]+)"', text):
+        if op == "=":
+            assert wanted in keys, wanted
+        else:
+            assert any(re.fullmatch(wanted, k) for k in keys), wanted
