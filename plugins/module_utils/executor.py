@@ -25,11 +25,11 @@ BATCHED = ("meet", "forget")
 class Executor:
     """cli: RedisCli; waiter: cli.Waiter; topology: the Topology the plan was made from (addresses, ids,
     members; cluster actions need it); nodes: name -> {host, port} when there is no topology (clean-up).
-    batch_size, migrate_timeout, slots_per_round: MIGRATE tuning; batch_size is also the jobs per
-    clean-up call. pause_ms: throttle after each MIGRATE round or clean-up batch."""
+    batch_size, migrate_timeout, slots_per_round, atomic_keys: MIGRATE tuning (migrate.Migrator); batch_size
+    is also the jobs per clean-up call. pause_ms: throttle after each MIGRATE round or clean-up batch."""
 
     def __init__(self, cli, waiter, topology=None, nodes=None, batch_size=100, migrate_timeout=10000,
-                 slots_per_round=128, pause_ms=0):
+                 slots_per_round=128, pause_ms=0, atomic_keys=10000):
         self.cli = cli
         self.topology = topology
         self.nodes = nodes if nodes is not None else topology.by_name
@@ -38,7 +38,7 @@ class Executor:
         self.pause = (lambda: waiter.pause(pause_ms / 1000.0)) if pause_ms else (lambda: None)
         self.primaries = topology.primaries_with_slots() if topology else []
         self.migrator = Migrator(cli, self.nodes, dict(topology.id_of) if topology else {}, batch_size,
-                                 migrate_timeout, slots_per_round, self.pause)
+                                 migrate_timeout, slots_per_round, self.pause, atomic_keys)
 
     # -- helpers
     def _run(self, name, *args):

@@ -22,7 +22,7 @@ class Migrator:
     """Moves slots between primaries with MIGRATE. `cli` is a RedisCli; `nodes` name -> {host, port, ...}."""
 
     def __init__(self, cli, nodes, ids, batch_size=100, migrate_timeout=10000, slots_per_round=128,
-                 pause=None):
+                 pause=None, atomic_keys=10000):
         self.cli = cli
         self.nodes = nodes
         self.ids = ids  # name -> cluster node id
@@ -30,6 +30,7 @@ class Migrator:
         self.migrate_timeout = migrate_timeout
         self.slots_per_round = slots_per_round
         self.pause = pause or (lambda: None)
+        self.atomic_keys = atomic_keys  # slots with at most this many keys move in one MIGRATE
         self.keys_moved = 0
         self.slots_moved = 0
 
@@ -54,20 +55,25 @@ class Migrator:
                          for s in slots if s not in owned_by_target])
         self._pipe(src, [(["CLUSTER", "SETSLOT", s, "MIGRATING", dst_id], ("ERR I'm not the owner",))
                          for s in slots])
-        # 2. Keys move in batches until the source has none left in these slots.
-        pending = list(slots)
+        # 2. Keys move. A slot with at most atomic_keys keys moves in one MIGRATE: while it runs the source
+        #    serves nothing else, so no script (BullMQ's Lua reads job keys it was not given) ever sees the
+        #    slot half moved. Once the slot is MIGRATING, new keys are created on the target (ASK), so the
+        #    slot's key set only shrinks. Larger slots (plan time made sure they hold no BullMQ queue) and
+        #    whatever is left move in batches of batch_size.
         target = self.nodes[dst]
+        counts = self._pipe(src, [["CLUSTER", "COUNTKEYSINSLOT", s] for s in slots])
+        whole = [(s, int(n)) for s, n in zip(slots, counts) if 0 < int(n) <= self.atomic_keys]
+        if whole:
+            found = self._pipe(src, [["CLUSTER", "GETKEYSINSLOT", s, n] for s, n in whole])
+            self._migrate(src, dst, target, [keys for keys in found if keys])
+            self.pause()
+        pending = [s for s, n in zip(slots, counts) if int(n) > self.atomic_keys]
         while pending:
             found = self._pipe(src, [["CLUSTER", "GETKEYSINSLOT", s, self.batch_size] for s in pending])
             batch = [(s, keys) for s, keys in zip(pending, found) if keys]
             if not batch:
                 break
-            commands = [["MIGRATE", target["host"], target["port"], "", 0, self.migrate_timeout, "REPLACE"]
-                        + self.cli.auth_args() + ["KEYS"] + keys for _, keys in batch]
-            for reply in self._pipe(src, commands):
-                if reply not in ("OK", "NOKEY"):
-                    raise RedisCliError("MIGRATE to %s answered %r" % (dst, reply))
-            self.keys_moved += sum(len(keys) for _, keys in batch)
+            self._migrate(src, dst, target, [keys for _, keys in batch])
             pending = [s for s, keys in batch if len(keys) >= self.batch_size]
             self.pause()
         # Keys written through ASK during the move are on the target already; check none is left.
@@ -84,3 +90,12 @@ class Migrator:
             if other not in (src, dst):
                 self._pipe(other, [(c, ("ERR",)) for c in setnode])
         self.slots_moved += len(slots)
+
+    def _migrate(self, src, dst, target, key_lists):
+        """One MIGRATE per key list (pipelined), the AUTH2 secret on stdin."""
+        commands = [["MIGRATE", target["host"], target["port"], "", 0, self.migrate_timeout, "REPLACE"]
+                    + self.cli.auth_args() + ["KEYS"] + keys for keys in key_lists]
+        for reply in self._pipe(src, commands):
+            if reply not in ("OK", "NOKEY"):
+                raise RedisCliError("MIGRATE to %s answered %r" % (dst, reply))
+        self.keys_moved += sum(len(keys) for keys in key_lists)

@@ -86,6 +86,18 @@ options:
         is refused by default.
     type: bool
     default: false
+  atomic_slot_keys:
+    description:
+      - A slot with at most this many keys moves in one C(MIGRATE), so no script ever sees it half moved
+        (BullMQ's Lua scripts read job keys they were not given). Larger slots move in batches of
+        O(batch_size); a run that would move a BullMQ queue's slot that way is refused. The source serves
+        nothing else while a slot moves (about 1 s per 100,000 small keys). 0 moves every slot in batches.
+    type: int
+    default: 10000
+  bullmq_prefix:
+    description: BullMQ key prefix, to recognize the slots that hold a queue.
+    type: str
+    default: bull
 author:
   - shardwise.redis developers
 """
@@ -146,7 +158,8 @@ from ansible_collections.shardwise.redis.plugins.module_utils.cli import (
     Stopped, Waiter, connection_argument_spec, make_cli, node_argument_spec)
 from ansible_collections.shardwise.redis.plugins.module_utils.reshard import run
 
-LIMITS = dict(batch_size=(1, 10000), slots_per_round=(1, 16384), pause_ms=(0, 60000), migrate_timeout=(100, 600000),
+LIMITS = dict(atomic_slot_keys=(0, 10000000),
+              batch_size=(1, 10000), slots_per_round=(1, 16384), pause_ms=(0, 60000), migrate_timeout=(100, 600000),
               wait_timeout=(1, 3600), replicas=(0, 5))
 
 
@@ -158,7 +171,8 @@ def main():
                 batch_size=dict(type="int", default=100), slots_per_round=dict(type="int", default=128),
                 pause_ms=dict(type="int", default=0), migrate_timeout=dict(type="int", default=10000),
                 max_memory_percent=dict(type="float", default=80.0), wait_timeout=dict(type="int", default=120),
-                allow_zone_majority=dict(type="bool", default=False))
+                allow_zone_majority=dict(type="bool", default=False), atomic_slot_keys=dict(type="int", default=10000),
+                bullmq_prefix=dict(type="str", default="bull"))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
                            required_if=[("mode", "remove", ("remove",))])
     p = module.params
@@ -172,7 +186,8 @@ def main():
     except (TypeError, ValueError):
         module.fail_json(msg="weights must map inventory names to numbers, got %r" % (p["weights"],))
     options = dict((k, p[k]) for k in ("mode", "remove", "threshold", "replicas", "allow_zone_majority", "batch_size",
-                                       "migrate_timeout", "slots_per_round", "pause_ms", "max_memory_percent"))
+                                       "migrate_timeout", "slots_per_round", "pause_ms", "max_memory_percent",
+                                       "atomic_slot_keys", "bullmq_prefix"))
     options["weights"] = weights
     try:
         result = run(make_cli(module), p["nodes"], Waiter(p["wait_timeout"]), options,

@@ -32,18 +32,29 @@ class FakeRun:
         return 0, "\n".join(out) + "\n", ""
 
 
-def test_migrator_moves_every_key_in_batches_with_the_password_on_stdin_only():
+def migrate(atomic_keys):
     run = FakeRun({7001: {5: ["k%d" % i for i in range(250)], 6: ["x"]}, 7002: {}})
     cli = RedisCli(run, "redis-cli", "admin", "s3cret-password-123", "ca", "crt", "key")
     nodes = {"src": dict(host="h1", port=7001), "dst": dict(host="h2", port=7002), "other": dict(host="h3", port=7003)}
-    migrator = Migrator(cli, nodes, {"src": "1" * 40, "dst": "2" * 40, "other": "3" * 40}, batch_size=100)
+    migrator = Migrator(cli, nodes, {"src": "1" * 40, "dst": "2" * 40, "other": "3" * 40}, batch_size=100,
+                        atomic_keys=atomic_keys)
     migrator.move([(5, "src", "dst"), (6, "src", "dst")], ["src", "dst", "other"])
     assert migrator.keys_moved == 251 and migrator.slots_moved == 2
     assert run.keys[7001] == {5: [], 6: []}
     assert all("s3cret-password-123" not in " ".join(argv) for argv, _ in run.calls)
-    migrates = [data for _, data in run.calls if data.startswith('"MIGRATE"')]
-    assert len(migrates) == 3 and all('"AUTH2" "admin" "s3cret-password-123" "KEYS"' in d for d in migrates)
+    migrates = [line for _, data in run.calls for line in data.split("\n") if line.startswith('"MIGRATE"')]
+    assert all('"AUTH2" "admin" "s3cret-password-123" "KEYS"' in line for line in migrates)
     order = [(argv[argv.index("-p") + 1], data.split("\n")[0].split(" ")[:4]) for argv, data in run.calls]
     assert order[0] == ("7002", ['"CLUSTER"', '"SETSLOT"', '"5"', '"IMPORTING"'])
     assert order[1] == ("7001", ['"CLUSTER"', '"SETSLOT"', '"5"', '"MIGRATING"'])
     assert [(p, c[3]) for p, c in order[-3:]] == [("7002", '"NODE"'), ("7001", '"NODE"'), ("7003", '"NODE"')]
+    return [line.count('"k') + line.count('"x"') for line in migrates]
+
+
+def test_each_slot_moves_in_one_migrate_so_no_script_sees_it_half_moved():
+    # slot 5 (250 keys) and slot 6 (1 key): one MIGRATE each, with the password on stdin only
+    assert migrate(atomic_keys=10000) == [250, 1]
+
+
+def test_slots_above_the_atomic_limit_move_in_batches():
+    assert migrate(atomic_keys=100) == [1, 100, 100, 50]

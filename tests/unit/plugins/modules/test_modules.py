@@ -35,7 +35,10 @@ def run_module(module, args, answer, check_mode=False, diff=False):
             if rc:
                 return rc, out, err
             out = out.strip()
-            replies.append(json.dumps(int(out) if out.lstrip("-").isdigit() else out))
+            if out.startswith("["):  # already a JSON array (GETKEYSINSLOT and the like)
+                replies.append(out)
+            else:
+                replies.append(json.dumps(int(out) if out.lstrip("-").isdigit() else out))
         return 0, "\n".join(replies) + "\n", ""
 
     def exit_json(self, **kw):
@@ -235,7 +238,19 @@ def spare_answer(argv):
             return 0, "cluster_state:fail\r\n", ""
     if cmd == ["INFO", "memory"]:
         return 0, "used_memory:1000000\r\nused_memory_dataset:500000\r\nmaxmemory:1000000000\r\n", ""
+    if cmd[:2] == ["CLUSTER", "COUNTKEYSINSLOT"]:
+        return 0, "5\n", ""
     return healthy_answer(argv)
+
+
+def busy_queue_answer(argv):
+    """Slot 4100 (moving from redis-a1) holds 20000 keys of BullMQ queue critical."""
+    cmd = command_of(argv)
+    if cmd[:2] == ["CLUSTER", "COUNTKEYSINSLOT"]:
+        return 0, "20000\n" if cmd[2] == "4100" else "5\n", ""
+    if cmd[:2] == ["CLUSTER", "GETKEYSINSLOT"]:
+        return 0, json.dumps(["bull:{critical}:critical:%d" % i for i in range(int(cmd[3]))]), ""
+    return spare_answer(argv)
 
 
 def test_reshard_check_mode_plans_the_new_shard_without_mutating():
@@ -248,6 +263,16 @@ def test_reshard_check_mode_plans_the_new_shard_without_mutating():
     assert result["memory"][0]["node"] == "redis-a3"
     assert not [c for c, _ in calls if any(m in command_of(c) for m in MUTATING + ("MIGRATE",))]
     assert SECRET not in json.dumps(result)
+
+
+def test_reshard_refuses_to_move_a_big_bullmq_slot_in_pieces():
+    from ansible_collections.shardwise.redis.plugins.modules import redis_cluster_reshard
+    args = dict(nodes=NODES + NEW_NODES, allow_zone_majority=True)
+    result, calls = run_module(redis_cluster_reshard, args, busy_queue_answer, check_mode=True)
+    assert result["failed"] and "slot 4100 (20000 keys, queue critical, on redis-a1)" in result["msg"]
+    assert "redis_reshard_atomic_slot_keys" in result["msg"]
+    result, _ = run_module(redis_cluster_reshard, dict(args, atomic_slot_keys=20000), busy_queue_answer, check_mode=True)
+    assert not result["failed"] and result["changed"]
 
 
 def test_reshard_refuses_bad_parameters_before_touching_a_node():
