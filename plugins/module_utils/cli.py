@@ -10,7 +10,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import threading
 import time
+
+from ansible_collections.shardwise.redis.plugins.module_utils.resp import Connection, ReplyError, RespError
 
 
 # ---------------------------------------------------------------- connection options
@@ -48,16 +51,22 @@ class RedisCliError(Exception):
 class RedisCli:
     """Run redis-cli over TLS as one ACL user. The password goes through REDISCLI_AUTH, never argv.
 
-    `run_command` is AnsibleModule.run_command (or a test double with the same signature).
+    `run_command` is AnsibleModule.run_command (or a test double with the same signature). With
+    native=True, pipe() talks RESP over its own TLS connections (resp.py: real pipelining, one connection
+    per node and thread, kept for the run); otherwise it feeds redis-cli's stdin (one round trip per line).
     """
 
-    def __init__(self, run_command, cli_path, user, password, ca_cert, cert, key, timeout=10):
+    def __init__(self, run_command, cli_path, user, password, ca_cert, cert, key, timeout=10, native=False):
         self._run = run_command
         self.cli_path = cli_path
         self.user = user
         self._password = password
+        self._files = (ca_cert, cert, key)
         self.tls = ["--tls", "--cacert", ca_cert, "--cert", cert, "--key", key]
         self.timeout = timeout
+        self.native = native
+        self._connections = {}
+        self._lock = threading.Lock()
 
     def argv(self, host, port, args, json_output=False):
         argv = ["timeout", str(self.timeout), self.cli_path, "-e"] + self.tls + [
@@ -89,6 +98,8 @@ class RedisCli:
         redis-cli prints INFO, CLUSTER NODES / INFO and a few others raw, not as JSON: use run()."""
         if not commands:
             return []
+        if self.native:
+            return self._pipe_native(host, port, commands)
         lines, allows = [], []
         for command in commands:
             args, allow = command if isinstance(command, tuple) else (command, ())
@@ -114,6 +125,37 @@ class RedisCli:
             else:
                 result.append(json.loads(reply))
         return result
+
+    def _pipe_native(self, host, port, commands):
+        key = (threading.current_thread().ident, host, int(port))
+        pairs = [command if isinstance(command, tuple) else (command, ()) for command in commands]
+        try:
+            with self._lock:
+                conn = self._connections.get(key)
+            if conn is None:
+                conn = Connection(host, port, self.user, self._password, *self._files, timeout=self.timeout)
+                with self._lock:
+                    self._connections[key] = conn
+            replies = conn.pipeline([args for args, _ in pairs])
+        except RespError as exc:
+            with self._lock:
+                self._connections.pop(key, None)
+            raise RedisCliError("%d piped command(s) (%s ...) on %s:%s failed: %s"
+                                % (len(pairs), " ".join(str(a) for a in pairs[0][0][:3]), host, port, exc))
+        result = []
+        for reply, (args, allow) in zip(replies, pairs):
+            if isinstance(reply, ReplyError):
+                if not any(reply.startswith(prefix) for prefix in allow):
+                    raise RedisCliError("%s on %s:%s failed: %s" % (" ".join(str(a) for a in args[:4]), host, port, reply))
+                reply = RedisReplyError(reply)
+            result.append(reply)
+        return result
+
+    def close(self):
+        with self._lock:
+            connections, self._connections = list(self._connections.values()), {}
+        for conn in connections:
+            conn.close()
 
 
 class RedisReplyError(str):
@@ -157,7 +199,11 @@ def make_cli(module):
     params = module.params
     cli_path = params["cli_path"] or module.get_bin_path("redis-cli", required=True)
     return RedisCli(module.run_command, cli_path, params["login_user"], params["login_password"],
-                    params["tls_ca_cert"], params["tls_cert"], params["tls_key"], params["command_timeout"])
+                    params["tls_ca_cert"], params["tls_cert"], params["tls_key"], params["command_timeout"],
+                    native=NATIVE_PIPE)
+
+
+NATIVE_PIPE = True  # unit tests that script redis-cli turn it off
 
 
 # ---------------------------------------------------------------- stopping and waiting

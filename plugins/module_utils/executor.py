@@ -25,11 +25,12 @@ BATCHED = ("meet", "forget")
 class Executor:
     """cli: RedisCli; waiter: cli.Waiter; topology: the Topology the plan was made from (addresses, ids,
     members; cluster actions need it); nodes: name -> {host, port} when there is no topology (clean-up).
-    batch_size, migrate_timeout, slots_per_round, atomic_keys: MIGRATE tuning (migrate.Migrator); batch_size
-    is also the jobs per clean-up call. pause_ms: throttle after each MIGRATE round or clean-up batch."""
+    batch_size, migrate_timeout, slots_per_round, atomic_keys, migrate_options (batch_bytes, parallel,
+    max_keys_per_second): MIGRATE tuning (migrate.Migrator); batch_size is also the jobs per clean-up call.
+    progress: a migrate.Progress told after each window of moved slots. pause_ms: throttle after each MIGRATE round or clean-up batch."""
 
     def __init__(self, cli, waiter, topology=None, nodes=None, batch_size=100, migrate_timeout=10000,
-                 slots_per_round=128, pause_ms=0, atomic_keys=10000):
+                 slots_per_round=1024, pause_ms=0, atomic_keys=10000, progress=None, migrate_options=None):
         self.cli = cli
         self.topology = topology
         self.nodes = nodes if nodes is not None else topology.by_name
@@ -38,7 +39,8 @@ class Executor:
         self.pause = (lambda: waiter.pause(pause_ms / 1000.0)) if pause_ms else (lambda: None)
         self.primaries = topology.primaries_with_slots() if topology else []
         self.migrator = Migrator(cli, self.nodes, dict(topology.id_of) if topology else {}, batch_size,
-                                 migrate_timeout, slots_per_round, self.pause, atomic_keys)
+                                 migrate_timeout, slots_per_round, self.pause, atomic_keys, progress,
+                                 sleep=waiter.sleep, **(migrate_options or {}))
 
     # -- helpers
     def _run(self, name, *args):
@@ -175,7 +177,9 @@ class Executor:
             a["result"] = dict(error=str(exc))
 
     def moved(self):
-        return dict(slots_moved=self.migrator.slots_moved, keys_moved=self.migrator.keys_moved)
+        m = self.migrator
+        return dict(slots_moved=m.slots_moved, keys_moved=m.keys_moved, seconds=round(m.seconds, 3),
+                    keys_per_second=int(m.keys_moved / m.seconds) if m.seconds else 0)
 
 
 def wait_healthy(cli, inventory, waiter):

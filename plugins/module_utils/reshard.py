@@ -15,6 +15,7 @@ from ansible_collections.shardwise.redis.plugins.module_utils.actions import Act
 from ansible_collections.shardwise.redis.plugins.module_utils.availability import zone_majorities
 from ansible_collections.shardwise.redis.plugins.module_utils.cli import RedisCliError, Stopped, WaitTimeout
 from ansible_collections.shardwise.redis.plugins.module_utils.executor import Executor, wait_healthy
+from ansible_collections.shardwise.redis.plugins.module_utils.migrate import Progress
 from ansible_collections.shardwise.redis.plugins.module_utils.placement import PlacementError, plan_layout
 from ansible_collections.shardwise.redis.plugins.module_utils.slots import CLUSTER_SLOTS, to_set
 from ansible_collections.shardwise.redis.plugins.module_utils.topology import check_meets, gather, parse_info
@@ -102,7 +103,8 @@ def open_slot_work(topology):
     return [work[s] for s in sorted(work)]
 
 
-def plan_reshard(topology, mode="add", remove=(), weights=None, threshold=2.0, replicas=1, allow_zone_majority=False):
+def plan_reshard(topology, mode="add", remove=(), weights=None, threshold=2.0, replicas=1, allow_zone_majority=False,
+                 slots=(), target=None):
     """What an add/remove/balance run does. Returns {actions, targets {primary: slots}}; the actions, in
     order: move (resume: open slots an interrupted run left), meet (new hosts), replicate (their
     replicas), new_shard (ready for slots), move, forget (drained hosts, then CLUSTER RESET).
@@ -172,8 +174,10 @@ def plan_reshard(topology, mode="add", remove=(), weights=None, threshold=2.0, r
         weights = dict(weights or {})
         weights.update((n, 0) for n in remove if n in holders)
         primaries = holders
+    elif mode == "move":
+        return _plan_slot_moves(topology, plan, slots, target)
     elif mode != "balance":
-        raise PlacementError("mode must be add, remove or balance, got %r" % mode)
+        raise PlacementError("mode must be add, remove, balance or move, got %r" % mode)
     # Balance over the primaries as they will be once the resume work and the new shards are in.
     owned = {p: set(to_set(topology.slots_of(p))) for p in primaries}
     for slot, src, dst in plan["resume"]:
@@ -186,6 +190,23 @@ def plan_reshard(topology, mode="add", remove=(), weights=None, threshold=2.0, r
     if out_of_balance(counts, targets, threshold):
         plan["moves"] = plan_moves(owned, targets)
     return dict(actions=_actions(plan, topology), targets=targets)
+
+
+def _plan_slot_moves(topology, plan, slots, target):
+    """mode=move: the given slots go to `target` (a primary that holds slots), whoever owns them now."""
+    holders = topology.primaries_with_slots()
+    if target not in holders:
+        raise PlacementError("target %s is not a primary holding slots (primaries: %s): name one of them, or add "
+                             "a shard first (playbooks/add_shard.yml)" % (target, ", ".join(holders)))
+    owned = dict((p, to_set(topology.slots_of(p))) for p in holders)
+    owner = dict((slot, p) for p in holders for slot in owned[p])
+    resumed = set(s for s, _, _ in plan["resume"])
+    plan["moves"] = [(s, owner[s], target) for s in slots if s not in resumed and owner.get(s) not in (None, target)]
+    for slot, src, dst in plan["resume"] + plan["moves"]:
+        for held in owned.values():
+            held.discard(slot)
+        owned.setdefault(dst, set()).add(slot)
+    return dict(actions=_actions(plan, topology), targets=dict((p, len(s)) for p, s in owned.items()))
 
 
 def group_moves(moves):
@@ -286,7 +307,8 @@ def run(cli, inventory, waiter, options, check_mode=False, diff=False):
     module result; raises Stopped with the result so far."""
     topology = gather(cli, inventory)
     before = topology.summary()
-    result = dict(changed=False, plan=[], targets={}, memory=[], moved=dict(slots_moved=0, keys_moved=0),
+    result = dict(changed=False, plan=[], targets={}, memory=[], progress=[],
+                  moved=dict(slots_moved=0, keys_moved=0, seconds=0, keys_per_second=0),
                   before=before, after=before)
     try:
         unknown = sorted(set(options["weights"]) - set(topology.by_name))
@@ -294,7 +316,8 @@ def run(cli, inventory, waiter, options, check_mode=False, diff=False):
             raise PlacementError("weights name %s, which are not inventory nodes" % ", ".join(unknown))
         plan = plan_reshard(topology, mode=options["mode"], remove=options["remove"], weights=options["weights"],
                             threshold=options["threshold"], replicas=options["replicas"],
-                            allow_zone_majority=options["allow_zone_majority"])
+                            allow_zone_majority=options["allow_zone_majority"],
+                            slots=options.get("slots", ()), target=options.get("target"))
         actions = plan["actions"]
         result.update(plan=render_all(actions), targets=plan["targets"], changed=bool(actions))
         receivers = set(dst for _, _, dst in moves_of(actions))
@@ -316,15 +339,20 @@ def run(cli, inventory, waiter, options, check_mode=False, diff=False):
     if check_mode or not actions:
         return result
     forgotten = set(a["node"] for a in actions if a["op"] == "forget")
+    progress = Progress(len(moves_of(actions)), options.get("progress_path"))
     executor = Executor(cli, waiter, topology, batch_size=options["batch_size"], pause_ms=options["pause_ms"],
                         migrate_timeout=options["migrate_timeout"], slots_per_round=options["slots_per_round"],
-                        atomic_keys=options["atomic_slot_keys"])
+                        atomic_keys=options["atomic_slot_keys"], progress=progress,
+                        migrate_options=dict((k, options[k]) for k in ("batch_bytes", "parallel", "max_keys_per_second")
+                                             if k in options))
     try:
         executor.run(actions)
         wait_healthy(cli, [n for n in inventory if n["name"] not in forgotten], waiter)
     except (RedisCliError, WaitTimeout, PlacementError) as exc:
-        result["moved"] = executor.moved()
+        result.update(moved=executor.moved(), progress=progress.entries)
         raise Stopped("%s (re-run to continue: open slots are finished and the plan is recomputed)" % exc, result)
-    result["moved"] = executor.moved()
+    result.update(moved=executor.moved(), progress=progress.entries)
+    if progress.error:
+        result["warnings"] = [progress.error]
     result["after"] = gather(cli, inventory).summary()
     return result

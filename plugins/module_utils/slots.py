@@ -70,3 +70,19 @@ def slot_of(key):
             crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
             crc &= 0xFFFF
     return crc % CLUSTER_SLOTS
+
+
+def parse(specs):
+    """["0-999", "5", 7] -> sorted slot numbers; ValueError naming the bad item."""
+    slots = set()
+    for spec in specs:
+        text = str(spec).strip()
+        first, sep, last = text.partition("-")
+        try:
+            first, last = int(first), int(last if sep else first)
+        except ValueError:
+            raise ValueError("%r is not a slot or a range of slots (write 5 or 0-999)" % (spec,))
+        if not 0 <= first <= last < CLUSTER_SLOTS:
+            raise ValueError("%r is outside 0-%d or its range is reversed" % (spec, CLUSTER_SLOTS - 1))
+        slots.update(range(first, last + 1))
+    return sorted(slots)

@@ -18,12 +18,15 @@ description:
   - O(mode=remove) drains the slots of the shards named in O(remove) to the other primaries, then
     forgets their nodes on every node and resets them. Whole shards only.
   - O(mode=balance) only moves slots.
-  - Slots move online with C(CLUSTER SETSLOT IMPORTING/MIGRATING), keys with C(MIGRATE ... REPLACE KEYS)
-    in batches of O(batch_size), then C(CLUSTER SETSLOT NODE) on the target, the source and every
-    other primary. Clients see C(MOVED)/C(ASK) redirects only (multi-key commands on a slot half
+  - O(mode=move) moves the slots listed in O(slots) to the primary O(target), from whichever primaries
+    own them (for example to place a BullMQ queue's slot, or to benchmark the mover).
+  - Slots move online with C(CLUSTER SETSLOT IMPORTING/MIGRATING), keys with C(MIGRATE ... REPLACE KEYS),
+    one call per slot, then C(CLUSTER SETSLOT NODE) on the target, the source and every other primary,
+    a window of O(slots_per_round) slots at a time with every step pipelined over the module's own TLS
+    connections, and O(parallel) source/target pairs at once. Clients see C(MOVED)/C(ASK) redirects only (multi-key commands on a slot half
     moved get C(TRYAGAIN), which cluster clients retry).
   - Migrations left open by an interrupted run are finished first. The MIGRATE password goes to
-    redis-cli on stdin, never on its command line.
+    server inside the module's TLS connection, never on a command line.
   - Before anything changes, every node must answer over TLS, no node may be flagged failing, all
     slots must be covered and no receiving primary may exceed O(max_memory_percent) of its
     maxmemory with the slots it receives. A balanced cluster with no free node gets no action.
@@ -36,8 +39,22 @@ options:
   mode:
     description: What to do.
     type: str
-    choices: [add, remove, balance]
+    choices: [add, remove, balance, move]
     default: add
+  slots:
+    description: Slots to move with O(mode=move), as numbers or ranges (V(0-999)).
+    type: list
+    elements: str
+    default: []
+  target:
+    description: Inventory name of the primary that receives O(slots) with O(mode=move).
+    type: str
+  progress_path:
+    description:
+      - File on the host running the module where each round of moved slots appends one JSON line (time, slots
+        done and total, keys moved, keys/s, ETA), so an operator can follow a long move with C(tail -f).
+        The same lines are returned in RV(progress). Not written in check mode.
+    type: path
   remove:
     description: Inventory names of the nodes to remove (O(mode=remove)); a primary needs all its replicas listed.
     type: list
@@ -56,15 +73,30 @@ options:
     type: int
     default: 1
   batch_size:
-    description: Keys per C(MIGRATE) call and per C(CLUSTER GETKEYSINSLOT) call.
+    description: Keys per C(MIGRATE) call for slots larger than O(atomic_slot_keys), which move in pieces.
     type: int
-    default: 100
+    default: 1000
+  batch_bytes:
+    description: Bytes per C(MIGRATE) call for slots that move in pieces, estimated from the source's average key size.
+    type: int
+    default: 4194304
   slots_per_round:
-    description: Slots opened at once between one source and one target.
+    description:
+      - Slots opened at once between one source and one target (a window). Each step of a window (importing,
+        migrating, the C(MIGRATE) calls, the new owner on every primary) is one pipelined batch.
+      - A window also holds at most 100,000 keys.
     type: int
-    default: 128
+    default: 1024
+  parallel:
+    description: Source/target pairs that move slots at the same time.
+    type: int
+    default: 4
+  max_keys_per_second:
+    description: Cap on the keys moved per second over the whole run (0 - no cap).
+    type: int
+    default: 0
   pause_ms:
-    description: Pause after each round of MIGRATE calls, to give the shard room for clients.
+    description: Pause after each batch of MIGRATE calls, to give the shard room for clients.
     type: int
     default: 0
   migrate_timeout:
@@ -117,6 +149,16 @@ EXAMPLES = r"""
     mode: remove
     remove: [redis-a3, redis-b3]
   run_once: true
+
+- name: Move slots 0-999 to redis-b1
+  shardwise.redis.redis_cluster_reshard:
+    nodes: "{{ groups['redis'] | shardwise.redis.cluster_nodes(hostvars) }}"
+    login_password: "{{ redis_admin_password }}"
+    mode: move
+    slots: ["0-999"]
+    target: redis-b1
+    progress_path: /var/log/shardwise-redis-reshard.jsonl
+  run_once: true
 """
 
 RETURN = r"""
@@ -139,10 +181,16 @@ memory:
   elements: dict
   sample: [{node: redis-a3, used: 1048576, incoming: 52428800, maxmemory: 30064771072, percent: 0.2}]
 moved:
-  description: Slots and keys moved.
+  description: Slots and keys moved, the seconds the moves took and the resulting keys per second.
   returned: always
   type: dict
-  sample: {slots_moved: 4096, keys_moved: 10240}
+  sample: {slots_moved: 4096, keys_moved: 10240, seconds: 2.1, keys_per_second: 4876}
+progress:
+  description: One entry per round of moved slots (as written to O(progress_path)).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{t: 0.42, slots_done: 1024, slots_total: 4096, keys_moved: 2560, keys_per_second: 6095, eta_seconds: 1.3}]
 before:
   description: Topology summary before the run (as in M(shardwise.redis.redis_cluster_info)).
   returned: always
@@ -157,24 +205,30 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.shardwise.redis.plugins.module_utils.cli import (
     Stopped, Waiter, connection_argument_spec, make_cli, node_argument_spec)
 from ansible_collections.shardwise.redis.plugins.module_utils.reshard import run
+from ansible_collections.shardwise.redis.plugins.module_utils.slots import parse as parse_slots
 
-LIMITS = dict(atomic_slot_keys=(0, 10000000),
-              batch_size=(1, 10000), slots_per_round=(1, 16384), pause_ms=(0, 60000), migrate_timeout=(100, 600000),
+LIMITS = dict(atomic_slot_keys=(0, 10000000), batch_bytes=(1024, 1073741824), parallel=(1, 64),
+              max_keys_per_second=(0, 100000000), batch_size=(1, 10000), slots_per_round=(1, 16384),
+              pause_ms=(0, 60000), migrate_timeout=(100, 600000),
               wait_timeout=(1, 3600), replicas=(0, 5))
 
 
 def main():
     spec = connection_argument_spec()
-    spec.update(nodes=node_argument_spec(), mode=dict(type="str", choices=["add", "remove", "balance"], default="add"),
+    spec.update(nodes=node_argument_spec(), mode=dict(type="str", choices=["add", "remove", "balance", "move"], default="add"),
+                slots=dict(type="list", elements="str", default=[]), target=dict(type="str"),
+                progress_path=dict(type="path"),
                 remove=dict(type="list", elements="str", default=[]), weights=dict(type="dict", default={}),
                 threshold=dict(type="float", default=2.0), replicas=dict(type="int", default=1),
-                batch_size=dict(type="int", default=100), slots_per_round=dict(type="int", default=128),
+                batch_size=dict(type="int", default=1000), slots_per_round=dict(type="int", default=1024),
+                batch_bytes=dict(type="int", default=4194304), parallel=dict(type="int", default=4),
+                max_keys_per_second=dict(type="int", default=0),
                 pause_ms=dict(type="int", default=0), migrate_timeout=dict(type="int", default=10000),
                 max_memory_percent=dict(type="float", default=80.0), wait_timeout=dict(type="int", default=120),
                 allow_zone_majority=dict(type="bool", default=False), atomic_slot_keys=dict(type="int", default=10000),
                 bullmq_prefix=dict(type="str", default="bull"))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
-                           required_if=[("mode", "remove", ("remove",))])
+                           required_if=[("mode", "remove", ("remove",)), ("mode", "move", ("slots", "target"))])
     p = module.params
     for name, (low, high) in LIMITS.items():
         if not low <= p[name] <= high:
@@ -187,8 +241,13 @@ def main():
         module.fail_json(msg="weights must map inventory names to numbers, got %r" % (p["weights"],))
     options = dict((k, p[k]) for k in ("mode", "remove", "threshold", "replicas", "allow_zone_majority", "batch_size",
                                        "migrate_timeout", "slots_per_round", "pause_ms", "max_memory_percent",
-                                       "atomic_slot_keys", "bullmq_prefix"))
+                                       "atomic_slot_keys", "bullmq_prefix", "batch_bytes", "parallel",
+                                       "max_keys_per_second"))
     options["weights"] = weights
+    try:
+        options.update(slots=parse_slots(p["slots"]), target=p["target"], progress_path=p["progress_path"])
+    except ValueError as exc:
+        module.fail_json(msg="slots: %s" % exc)
     try:
         result = run(make_cli(module), p["nodes"], Waiter(p["wait_timeout"]), options,
                      check_mode=module.check_mode, diff=module._diff)

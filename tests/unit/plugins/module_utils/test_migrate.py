@@ -1,60 +1,189 @@
-"""Migrator: MIGRATE in batches, the order of SETSLOT on both ends and the other primaries, and the
-password only ever on stdin."""
-from ansible_collections.shardwise.redis.plugins.module_utils.cli import RedisCli
-from ansible_collections.shardwise.redis.plugins.module_utils.migrate import Migrator
+"""Migrator: one MIGRATE per slot (pieces for slots over the atomic limit, sized by bytes), windows of
+slots with each step one batch, the order of SETSLOT on both ends and the other primaries, source/target
+pairs in parallel, the keys/s cap, progress, and the password never on a command line."""
+import json
+import threading
+
+import pytest
+
+from ansible_collections.shardwise.redis.plugins.module_utils.cli import RedisCli, RedisCliError
+from ansible_collections.shardwise.redis.plugins.module_utils.migrate import Migrator, Progress
+
+SECRET = "s3cret-password-123"
+PORTS = {"src": 7001, "dst": 7002, "other": 7003, "src2": 7004}
 
 
 class FakeRun:
-    """run_command double: answers piped commands from a tiny slot/key model of two nodes."""
+    """run_command double: answers piped commands from a tiny slot/key model of the nodes."""
 
-    def __init__(self, keys):
-        self.keys = keys  # (port) -> {slot: [keys]}
-        self.calls = []
+    def __init__(self, keys, bytes_per_key=100):
+        self.keys = keys  # port -> {slot: [keys]}
+        self.bytes_per_key = bytes_per_key
+        self.calls = []  # (port, [args, ...]) per batch
+        self.lock = threading.Lock()
 
     def __call__(self, argv, data=None, environ_update=None):
-        self.calls.append((argv, data))
         port = int(argv[argv.index("-p") + 1])
+        batch = [json.loads("[" + line.replace('" "', '", "') + "]") for line in data.split("\n")]
+        with self.lock:
+            self.calls.append((port, batch))
         out = []
-        for line in data.split("\n"):
-            args = [a.strip('"') for a in line.split(" ")]
+        for args in batch:
             if args[:2] == ["CLUSTER", "GETKEYSINSLOT"]:
-                keys = self.keys[port].get(int(args[2]), [])[:int(args[3])]
-                out.append("[" + ",".join('"%s"' % k for k in keys) + "]")
+                out.append(json.dumps(self.keys[port].get(int(args[2]), [])[:int(args[3])]))
             elif args[0] == "MIGRATE":
                 moved = args[args.index("KEYS") + 1:]
+                target = self.keys.setdefault(int(args[2]), {})
                 for slot, keys in self.keys[port].items():
+                    gone = [k for k in keys if k in moved]
+                    target.setdefault(slot, []).extend(gone)
                     self.keys[port][slot] = [k for k in keys if k not in moved]
                 out.append('"OK"')
             elif args[:2] == ["CLUSTER", "COUNTKEYSINSLOT"]:
                 out.append(str(len(self.keys[port].get(int(args[2]), []))))
+            elif args[0] == "INFO":
+                out.append(json.dumps("# Memory\r\nused_memory_dataset:%d\r\n" % (self.bytes_per_key * self.total(port))))
+            elif args[0] == "DBSIZE":
+                out.append(str(self.total(port)))
             else:
                 out.append('"OK"')
         return 0, "\n".join(out) + "\n", ""
 
+    def total(self, port):
+        return sum(len(k) for k in self.keys[port].values())
 
-def migrate(atomic_keys):
-    run = FakeRun({7001: {5: ["k%d" % i for i in range(250)], 6: ["x"]}, 7002: {}})
-    cli = RedisCli(run, "redis-cli", "admin", "s3cret-password-123", "ca", "crt", "key")
-    nodes = {"src": dict(host="h1", port=7001), "dst": dict(host="h2", port=7002), "other": dict(host="h3", port=7003)}
-    migrator = Migrator(cli, nodes, {"src": "1" * 40, "dst": "2" * 40, "other": "3" * 40}, batch_size=100,
-                        atomic_keys=atomic_keys)
-    migrator.move([(5, "src", "dst"), (6, "src", "dst")], ["src", "dst", "other"])
-    assert migrator.keys_moved == 251 and migrator.slots_moved == 2
-    assert run.keys[7001] == {5: [], 6: []}
-    assert all("s3cret-password-123" not in " ".join(argv) for argv, _ in run.calls)
-    migrates = [line for _, data in run.calls for line in data.split("\n") if line.startswith('"MIGRATE"')]
-    assert all('"AUTH2" "admin" "s3cret-password-123" "KEYS"' in line for line in migrates)
-    order = [(argv[argv.index("-p") + 1], data.split("\n")[0].split(" ")[:4]) for argv, data in run.calls]
-    assert order[0] == ("7002", ['"CLUSTER"', '"SETSLOT"', '"5"', '"IMPORTING"'])
-    assert order[1] == ("7001", ['"CLUSTER"', '"SETSLOT"', '"5"', '"MIGRATING"'])
-    assert [(p, c[3]) for p, c in order[-3:]] == [("7002", '"NODE"'), ("7001", '"NODE"'), ("7003", '"NODE"')]
-    return [line.count('"k') + line.count('"x"') for line in migrates]
+    def sent(self, port=None, word=None):
+        return [args for p, batch in self.calls for args in batch
+                if (port is None or p == port) and (word is None or word in args[:4])]
 
 
-def test_each_slot_moves_in_one_migrate_so_no_script_sees_it_half_moved():
-    # slot 5 (250 keys) and slot 6 (1 key): one MIGRATE each, with the password on stdin only
-    assert migrate(atomic_keys=10000) == [250, 1]
+def migrator(run, **kwargs):
+    cli = RedisCli(run, "redis-cli", "admin", SECRET, "ca", "crt", "key")
+    nodes = dict((n, dict(host="h%d" % p, port=p)) for n, p in PORTS.items())
+    ids = dict((n, str(i) * 40) for i, n in enumerate(PORTS, 1))
+    return Migrator(cli, nodes, ids, **kwargs)
 
 
-def test_slots_above_the_atomic_limit_move_in_batches():
-    assert migrate(atomic_keys=100) == [1, 100, 100, 50]
+def keys(n, stem="k"):
+    return ["%s%d" % (stem, i) for i in range(n)]
+
+
+def migrate_sizes(run):
+    return [len(args) - args.index("KEYS") - 1 for args in run.sent(word="MIGRATE")]
+
+
+def test_each_slot_moves_in_one_migrate_and_the_password_stays_off_the_command_line():
+    run = FakeRun({7001: {5: keys(250), 6: ["x"]}, 7002: {}})
+    m = migrator(run, atomic_keys=10000)
+    m.move([(5, "src", "dst"), (6, "src", "dst")], ["src", "dst", "other"])
+    assert (m.keys_moved, m.slots_moved) == (251, 2)
+    assert run.keys[7001] == {5: [], 6: []} and sorted(run.keys[7002][5]) == sorted(keys(250))
+    assert migrate_sizes(run) == [250, 1]
+    assert all(args[7:11] == ["AUTH2", "admin", SECRET, "KEYS"] for args in run.sent(word="MIGRATE"))
+
+
+def test_the_steps_of_a_window_run_in_order_on_the_right_nodes_one_batch_each():
+    run = FakeRun({7001: dict((s, ["k%d" % s]) for s in range(10)), 7002: {}})
+    migrator(run).move([(s, "src", "dst") for s in range(10)], ["src", "dst", "other"])
+    steps = [(port, batch[0][:4 if "SETSLOT" in batch[0] else 3] if batch[0][0] == "CLUSTER" else batch[0][:1], len(batch))
+             for port, batch in run.calls]
+    assert steps == [
+        (7001, ["CLUSTER", "COUNTKEYSINSLOT", "0"], 10),  # size the windows
+        (7002, ["CLUSTER", "SETSLOT", "0", "IMPORTING"], 10),
+        (7001, ["CLUSTER", "SETSLOT", "0", "MIGRATING"], 20),  # + the counts once MIGRATING
+        (7001, ["CLUSTER", "GETKEYSINSLOT", "0"], 10),
+        (7001, ["MIGRATE"], 10),
+        (7001, ["CLUSTER", "COUNTKEYSINSLOT", "0"], 10),  # nothing left behind
+        (7002, ["CLUSTER", "SETSLOT", "0", "NODE"], 10),  # target, source, then the other primaries
+        (7001, ["CLUSTER", "SETSLOT", "0", "NODE"], 10),
+        (7003, ["CLUSTER", "SETSLOT", "0", "NODE"], 10)]
+
+
+def test_windows_are_bounded_by_slots_and_by_keys():
+    run = FakeRun({7001: dict((s, keys(40, "s%d-" % s)) for s in range(10)), 7002: {}})
+    progress = Progress(10)
+    migrator(run, slots_per_round=4, window_keys=100, progress=progress).move(
+        [(s, "src", "dst") for s in range(10)], ["src", "dst"])
+    imports = [len(batch) for port, batch in run.calls if batch[0][3:4] == ["IMPORTING"]]
+    assert imports == [2, 2, 2, 2, 2]  # 100 keys at most: two 40-key slots per window
+    assert [e["slots_done"] for e in progress.entries] == [2, 4, 6, 8, 10]
+    assert progress.entries[-1]["keys_moved"] == 400 and progress.entries[-1]["eta_seconds"] == 0
+
+
+def test_slots_above_the_atomic_limit_move_in_pieces_sized_by_bytes():
+    run = FakeRun({7001: {5: keys(250), 6: ["x"]}, 7002: {}}, bytes_per_key=1000)
+    migrator(run, atomic_keys=100, batch_size=1000, batch_bytes=100 * 1000).move(
+        [(5, "src", "dst"), (6, "src", "dst")], ["src", "dst"])
+    assert migrate_sizes(run) == [1, 100, 100, 50]  # slot 6 whole, slot 5 in 100-key (100 kB) pieces
+    run = FakeRun({7001: {5: keys(250)}, 7002: {}}, bytes_per_key=1000)
+    migrator(run, atomic_keys=100, batch_size=60, batch_bytes=100 * 1000).move([(5, "src", "dst")], ["src", "dst"])
+    assert migrate_sizes(run) == [60, 60, 60, 60, 10]  # batch_size caps the count
+
+
+def test_resumed_slots_the_target_already_owns_are_not_imported_again():
+    run = FakeRun({7001: {5: [], 6: ["x"]}, 7002: {}})
+    migrator(run).move([(5, "src", "dst"), (6, "src", "dst")], ["src", "dst"], owned_by_target=[5])
+    assert [args[2] for args in run.sent(port=7002, word="IMPORTING")] == ["6"]
+    assert [args[2] for args in run.sent(port=7001, word="NODE")] == ["5", "6"]
+
+
+def test_keys_left_on_the_source_stop_the_run_before_ownership_changes():
+    class Stubborn(FakeRun):
+        def __call__(self, argv, data=None, environ_update=None):
+            if '"MIGRATE"' in (data or ""):
+                port = int(argv[argv.index("-p") + 1])
+                self.calls.append((port, [["MIGRATE"]]))
+                return 0, '"OK"\n' * data.count("\n") + '"OK"\n', ""  # claims OK, moves nothing
+            return FakeRun.__call__(self, argv, data, environ_update)
+    run = Stubborn({7001: {5: ["k"]}, 7002: {}})
+    with pytest.raises(RedisCliError, match="still holds keys in slots 5"):
+        migrator(run).move([(5, "src", "dst")], ["src", "dst"])
+    assert not run.sent(word="NODE")
+
+
+def test_source_target_pairs_move_in_parallel_and_all_arrive():
+    run = FakeRun({7001: dict((s, keys(3, "a%d-" % s)) for s in range(0, 50)),
+                   7004: dict((s, keys(3, "b%d-" % s)) for s in range(50, 100)), 7002: {}})
+    m = migrator(run, parallel=2)
+    m.move([(s, "src", "dst") for s in range(50)] + [(s, "src2", "dst") for s in range(50, 100)], ["src", "src2", "dst"])
+    assert (m.slots_moved, m.keys_moved) == (100, 300)
+    assert sum(len(v) for v in run.keys[7002].values()) == 300
+
+
+def test_an_error_in_one_pair_reaches_the_caller():
+    run = FakeRun({7001: {5: ["k"]}, 7004: {6: ["j"]}, 7002: {}})
+
+    def broken(argv, data=None, environ_update=None):
+        if int(argv[argv.index("-p") + 1]) == 7004:
+            return 1, "", "Could not connect to Redis"
+        return run(argv, data, environ_update)
+    with pytest.raises(RedisCliError, match="Could not connect"):
+        migrator(broken, parallel=2).move([(5, "src", "dst"), (6, "src2", "dst")], ["src", "src2", "dst"])
+
+
+def test_the_keys_per_second_cap_sleeps_the_run_down_to_it():
+    run = FakeRun({7001: dict((s, keys(100, "s%d-" % s)) for s in range(4)), 7002: {}})
+    slept, now = [], [1000.0]
+    m = migrator(run, slots_per_round=1, max_keys_per_second=100, clock=lambda: now[0],
+                 sleep=lambda s: (slept.append(s), now.__setitem__(0, now[0] + s)))
+    m.move([(s, "src", "dst") for s in range(4)], ["src", "dst"])
+    assert slept == [1.0, 1.0, 1.0, 1.0] and now[0] == 1004.0  # 400 keys at 100 keys/s
+
+
+def test_progress_lines_go_to_the_file_as_they_happen(tmp_path):
+    path = tmp_path / "progress.jsonl"
+    ticks = iter([10.0, 12.0, 14.0])
+    progress = Progress(4, str(path), clock=lambda: next(ticks))
+    progress.begin()
+    progress(2, 500)
+    progress(4, 1000)
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert lines == progress.entries
+    assert lines[0] == dict(t=2.0, slots_done=2, slots_total=4, keys_moved=500, keys_per_second=250, eta_seconds=2.0)
+    assert lines[1]["eta_seconds"] == 0 and lines[1]["keys_per_second"] == 250
+
+
+def test_an_unwritable_progress_file_is_reported_not_fatal(tmp_path):
+    progress = Progress(1, str(tmp_path / "missing" / "progress.jsonl"))
+    progress(1, 10)
+    assert progress.entries and "progress file" in progress.error

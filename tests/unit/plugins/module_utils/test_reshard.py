@@ -241,3 +241,18 @@ def test_a_new_host_that_belongs_to_another_cluster_is_refused():
     views["redis-a3"] += "%s 198.51.100.4:6379@16379 master - 0 0 0 connected 0-16383\n" % ("d" * 40)
     with pytest.raises(PlacementError, match="refusing to CLUSTER MEET redis-a3: it knows 1 node"):
         plan_reshard(Topology(INVENTORY + NEW, views), mode="add", allow_zone_majority=True)
+
+
+def test_move_sends_the_named_slots_to_the_target_from_whoever_owns_them():
+    topology = Topology(INVENTORY, healthy_views())
+    owner = dict((s, p) for p in topology.primaries_with_slots() for first, last in topology.slots_of(p)
+                 for s in range(first, last + 1))
+    target = owner[16383]
+    plan = plan_reshard(topology, mode="move", slots=[0, 1, 2, 5461, 16383], target=target)
+    moves = moves_of(plan["actions"])
+    assert sorted(moves) == sorted([(s, owner[s], target) for s in (0, 1, 2, 5461)])  # 16383 is there already
+    assert plan["targets"][target] == len([s for s in owner if owner[s] == target]) + 4
+    assert sum(plan["targets"].values()) == 16384
+    assert plan_reshard(topology, mode="move", slots=[16383], target=target)["actions"] == []  # nothing to do
+    with pytest.raises(PlacementError, match="not a primary holding slots"):
+        plan_reshard(topology, mode="move", slots=[0], target="redis-a2")

@@ -38,3 +38,11 @@ def test_slot_of_follows_the_cluster_spec():
     assert slot_of("foo{{bar}}zap") == crc16("{bar")
     for key in ("a", "queue:42", "bull:jobs:1", "\u00e9t\u00e9"):
         assert slot_of(key) == crc16(key)
+
+
+def test_parse_reads_numbers_and_ranges_and_names_a_bad_item():
+    from ansible_collections.shardwise.redis.plugins.module_utils.slots import parse
+    assert parse(["0-3", 7, "2"]) == [0, 1, 2, 3, 7]
+    for bad in ("x", "5-2", "16384", "1-"):
+        with pytest.raises(ValueError, match=repr(bad)):
+            parse([bad])

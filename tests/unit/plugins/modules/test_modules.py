@@ -6,6 +6,7 @@ import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.shardwise.redis.plugins.module_utils import cli
 from ansible_collections.shardwise.redis.plugins.modules import redis_cluster, redis_cluster_info
 
 FIX = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures")
@@ -18,6 +19,12 @@ MUTATING = ("MEET", "ADDSLOTSRANGE", "REPLICATE", "ADDSLOTS", "FAILOVER", "FORGE
 
 class Exit(Exception):
     pass
+
+
+@pytest.fixture(autouse=True)
+def scripted_redis_cli(monkeypatch):
+    """These tests script redis-cli: RedisCli.pipe feeds its stdin instead of opening TLS connections."""
+    monkeypatch.setattr(cli, "NATIVE_PIPE", False)
 
 
 def run_module(module, args, answer, check_mode=False, diff=False):
