@@ -16,6 +16,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import time
+
 from ansible_collections.shardwise.redis.plugins.module_utils.actions import Action, render_all
 from ansible_collections.shardwise.redis.plugins.module_utils.bullmq import discover_queues, queue_name
 from ansible_collections.shardwise.redis.plugins.module_utils.executor import Executor
@@ -159,9 +161,12 @@ def cleanup(cli, primaries, waiter, options, check_mode=False):
     result (changed, plan, memory, nodes, still_critical)."""
     rows, actions = plan_cleanup(cli, primaries, options)
     applied = bool(actions) and not check_mode
+    seconds, started = 0.0, None
     if applied:
         nodes = dict((n["name"], n) for n in primaries)
+        started = time.time()
         Executor(cli, waiter, nodes=nodes, batch_size=options["batch_size"], pause_ms=options["pause_ms"]).run(actions)
+        seconds = time.time() - started
         record(rows, actions)
         for row in rows:
             if row["selected"]:
@@ -169,4 +174,4 @@ def cleanup(cli, primaries, waiter, options, check_mode=False):
                 row["after"] = memory_of(cli.run(node["host"], node["port"], "INFO", "memory"))
     still = [r["node"] for r in rows if r["after"]["percent"] >= options["threshold"]]
     return dict(changed=bool(actions), plan=render_all(actions), memory=status_lines(rows, actions, applied),
-                nodes=rows, still_critical=still)
+                nodes=rows, still_critical=still, seconds=round(seconds, 3), started=started)

@@ -108,6 +108,19 @@ still_critical:
   returned: always
   type: list
   elements: str
+  sample: []
+seconds:
+  description: Seconds the clean-up took (0 in check mode or when nothing was to be done).
+  returned: always
+  type: float
+  sample: 1.42
+started:
+  description:
+    - When the clean-up started (seconds since the epoch, on the host running the module), to line it up with
+      client latency graphs; null when nothing ran.
+  returned: always
+  type: float
+  sample: 1796100568.42
 """
 
 from ansible.module_utils.basic import AnsibleModule

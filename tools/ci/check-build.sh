@@ -6,7 +6,7 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 ansible-galaxy collection build --force --output-path "$out" . >/dev/null
 artifact=$(ls "$out"/shardwise-redis-*.tar.gz)
-bad=$(tar -tzf "$artifact" | grep -E '^(tests|molecule|\.venv|\.cache|\.ci|tools|inventories/lab)/|__pycache__|/pki/' || true)
+bad=$(tar -tzf "$artifact" | grep -E '^(tests|molecule|\.venv|\.cache|\.ci|tools|bench|inventories/lab)/|__pycache__|/pki/' || true)
 if [ -n "$bad" ]; then
   echo "collection artifact carries files it must not:"; echo "$bad" | head -20
   exit 1

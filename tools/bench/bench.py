@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""make bench: every headline figure of shardwise.redis measured side by side with its reference, in one
+run on a fresh lab (six local hosts in three zones; needs `make venv archive image`, which make bench does).
+
+  tools/bench/bench.py [--phases converge,reshard,bullmq,memory,failover] [--keep-lab]
+
+Phases (in this order; converge recreates the lab hosts, the others use the lab as it is):
+  converge  first site.yml on fresh hosts against a re-run (changed=0), with the slowest re-run tasks
+  reshard   1000 slots of 22,400 keys moved by redis-cli --cluster reshard (default pipeline and
+            --cluster-pipeline 1000) and by the collection's mover, under client load; every key checked
+  bullmq    BullMQ jobs/s on 6 queues through the TLS + ACL cluster against one plain local Redis
+  memory    memory_emergency.yml against BullMQ's Queue.clean on the same finished jobs, with a producer
+            measuring its add latency
+  failover  kill -9 of each primary's host in turn: the killed shard's write gap against cluster-node-timeout
+
+Writes bench/results/<date>.json, bench/results/<date>-reshard.png and <date>-failover.png, and the
+ratio table into docs/benchmarks.md; prints the table. Never prints a secret.
+"""
+import argparse
+import datetime
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path[:0] = [os.path.join(TOP, "tests", "integration"), os.path.dirname(__file__)]
+
+import yaml  # noqa: E402
+
+PHASES = ["converge", "reshard", "bullmq", "memory", "failover"]
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+def lab_config(out):
+    hosts = yaml.safe_load(open(os.path.join(TOP, "inventories", "lab", "hosts.yml")))["redis"]["hosts"]
+    return dict(pki=os.path.join(TOP, ".cache", "lab", "pki"), container_prefix="", runner="redis-a1", out=out,
+                hosts=dict((n, h["ansible_host"]) for n, h in hosts.items()),
+                zones=dict((n, h["redis_zone"]) for n, h in hosts.items()),
+                runbook=[os.path.join(TOP, ".venv", "bin", "ansible-playbook"), "-i", os.path.join(TOP, "inventories", "lab"),
+                         os.path.join(TOP, "playbooks", "failover_recovery.yml"), "-e", "redis_runbook_report_dir=" + out],
+                report=os.path.join(out, "failover_recovery-latest.json"))
+
+
+def secrets():
+    for user in ("admin", "api", "worker"):
+        with open(os.path.join(TOP, ".cache", "lab", "secrets", user)) as fh:
+            os.environ["REDIS_%s_PASSWORD" % user.upper()] = fh.read().strip()
+
+
+def site(profile=False):
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    if profile:
+        env.update(ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks", PROFILE_TASKS_TASK_OUTPUT_LIMIT="12")
+    started = time.time()
+    proc = subprocess.run([os.path.join(TOP, ".venv", "bin", "ansible-playbook"), "-i", os.path.join(TOP, "inventories", "lab"),
+                           os.path.join(TOP, "playbooks", "site.yml")], cwd=TOP, env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    seconds = time.time() - started
+    if proc.returncode != 0:
+        raise SystemExit("site.yml failed:\n%s" % proc.stdout[-3000:])
+    changed = sum(int(n) for n in re.findall(r"changed=(\d+)", proc.stdout))
+    tasks = re.findall(r"^(.+?) -{2,} (\d+\.\d+)s$", proc.stdout, re.M) if profile else []
+    return dict(seconds=round(seconds, 1), changed=changed,
+                slowest_tasks=[dict(task=t.strip(), seconds=float(s)) for t, s in tasks])
+
+
+def converge():
+    subprocess.run([os.path.join(TOP, "tools", "lab", "hosts.sh"), "down"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([os.path.join(TOP, "tools", "lab", "hosts.sh"), "up"], check=True, stdout=subprocess.DEVNULL)
+    first = site()
+    again = site(profile=True)
+    ratio = round(again["seconds"] / first["seconds"], 3)
+    print("  site.yml first converge %.1f s (changed %d), re-run %.1f s (changed %d): %.0f %%"
+          % (first["seconds"], first["changed"], again["seconds"], again["changed"], 100 * ratio))
+    return dict(first=first, rerun=again, ratio=ratio)
+
+
+def fmt(value, unit=""):
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return ("%.2f" % value).rstrip("0").rstrip(".") + unit
+    return "{:,}".format(value) + unit
+
+
+def table(results):
+    """[(figure, shardwise.redis, reference, ratio, goal)] from whatever phases ran."""
+    rows = []
+    r = results.get("reshard")
+    if r:
+        ours = r["movers"]["shardwise.redis"]
+        for label, goal in (("redis-cli (pipeline 10)", ">= 5x"), ("redis-cli --cluster-pipeline 1000", ">= 2x")):
+            ref = r["movers"][label]
+            rows.append(("Reshard keys/s vs `%s`" % label.replace(" (pipeline 10)", " --cluster reshard"),
+                         fmt(ours["keys_per_second"]), fmt(ref["keys_per_second"]),
+                         "%.1fx" % (ours["keys_per_second"] / float(ref["keys_per_second"])), goal))
+        rows.append(("Client errors during the moves, keys lost", "%d, %d" % (ours["client_errors"], r["lost_keys"]),
+                     "%d" % sum(m["client_errors"] for k, m in r["movers"].items() if k != "shardwise.redis"), "-", "0, 0"))
+    c = results.get("converge")
+    if c:
+        rows.append(("site.yml re-run (changed=%d) vs first converge" % c["rerun"]["changed"], fmt(c["rerun"]["seconds"], " s"),
+                     fmt(c["first"]["seconds"], " s"), "%.0f %%" % (100 * c["ratio"]), "<= 25 %"))
+    f = results.get("failover")
+    if f:
+        rows.append(("Failover write gap (worst of %d kill -9) vs cluster-node-timeout" % len(f["drills"]),
+                     fmt(f["worst_gap_s"], " s"), fmt(f["node_timeout_ms"] / 1000.0, " s"), "%.2fx" % f["gap_over_node_timeout"],
+                     "node timeout + election"))
+    b = results.get("bullmq")
+    if b:
+        rows.append(("BullMQ jobs/s, 6 queues, TLS+ACL cluster vs one plain Redis", fmt(b["cluster"]["jobs_per_second"]),
+                     fmt(b["single_plain_redis"]["jobs_per_second"]), "%.2fx" % b["ratio"], "-"))
+    m = results.get("memory")
+    if m:
+        ours, ref = m["shardwise.redis memory_emergency"], m["BullMQ Queue.clean"]
+        rows.append(("Memory clean-up, MB freed per second vs `Queue.clean`", fmt(ours["bytes_per_second"] / 1e6),
+                     fmt(ref["bytes_per_second"] / 1e6), "%.2fx" % (ours["bytes_per_second"] / float(ref["bytes_per_second"])), "-"))
+        p99 = (ours["producer_p99_ms"], ref["producer_p99_ms"])
+        rows.append(("BullMQ add p99 during the clean-up vs `Queue.clean`", fmt(p99[0], " ms"), fmt(p99[1], " ms"),
+                     "%.2fx" % (p99[0] / p99[1]) if all(p99) else "-", "lower"))
+    return rows
+
+
+def markdown(rows, meta):
+    lines = ["Last run: %s on %s (%s), commit %s." % (meta["date"], meta["machine"], meta["cpus"], meta["commit"]), "",
+             "| figure | shardwise.redis | reference | ratio | goal |", "|---|---|---|---|---|"]
+    lines += ["| %s |" % " | ".join(row) for row in rows]
+    return "\n".join(lines)
+
+
+def write_docs(text):
+    path = os.path.join(TOP, "docs", "benchmarks.md")
+    with open(path) as fh:
+        doc = fh.read()
+    start, end = doc.index(BEGIN) + len(BEGIN), doc.index(END)
+    with open(path, "w") as fh:
+        fh.write(doc[:start] + "\n" + text + "\n" + doc[end:])
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--phases", default=",".join(PHASES))
+    args = parser.parse_args(argv)
+    phases = [p for p in args.phases.split(",") if p]
+    unknown = [p for p in phases if p not in PHASES]
+    if unknown:
+        parser.error("unknown phase(s) %s: choose from %s" % (", ".join(unknown), ", ".join(PHASES)))
+    os.chdir(TOP)
+    os.environ["ANSIBLE_CONFIG"] = os.path.join(TOP, "ansible.cfg")
+    os.environ.update(ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    date = datetime.date.today().isoformat()
+    results_dir = os.path.join(TOP, "bench", "results")
+    work = os.path.join(TOP, ".cache", "reports", "bench")
+    os.makedirs(results_dir, exist_ok=True)
+    os.makedirs(work, exist_ok=True)
+    config = lab_config(work)
+    results = {}
+    started = time.time()
+    for phase in [p for p in PHASES if p in phases]:
+        print("bench: %s" % phase, flush=True)
+        if phase == "converge":
+            results[phase] = converge()
+        secrets()
+        if phase == "reshard":
+            from reshard_bench import ReshardBench
+            results[phase] = ReshardBench(config, top=TOP).run()
+        elif phase == "bullmq":
+            import bullmq_bench
+            results[phase] = bullmq_bench.throughput(config, TOP)
+        elif phase == "memory":
+            import bullmq_bench
+            results[phase] = bullmq_bench.cleanup(config, TOP, work)
+        elif phase == "failover":
+            import failover_bench
+            results[phase] = failover_bench.run(config)
+    commit = subprocess.run(["git", "-C", TOP, "rev-parse", "--short", "HEAD"], stdout=subprocess.PIPE, text=True).stdout.strip()
+    meta = dict(date=date, commit=commit, seconds=round(time.time() - started), cpus="%d cores" % os.cpu_count(),
+                machine="the lab (six podman hosts on one machine)", phases=phases)
+    results["meta"] = meta
+    with open(os.path.join(results_dir, date + ".json"), "w") as fh:
+        json.dump(results, fh, indent=1, sort_keys=True)
+    import plots
+    if "reshard" in results:
+        plots.reshard(results["reshard"], os.path.join(results_dir, date + "-reshard.png"))
+    if "failover" in results:
+        plots.failover(results["failover"], os.path.join(results_dir, date + "-failover.png"))
+    text = markdown(table(results), meta)
+    if set(phases) == set(PHASES):
+        write_docs(text)
+    print()
+    print(text)
+    note = "" if set(phases) == set(PHASES) else " (docs/benchmarks.md only on a full run)"
+    print("\nbench: %d s; bench/results/%s.json written%s" % (meta["seconds"], date, note))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
