@@ -1,0 +1,148 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: shardwise.redis contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: redis_host_state
+short_description: Read the state of many files, units and packages of a host in one step
+version_added: 0.3.0
+description:
+  - Reads, in one module run, what the roles manage on a host - each path's type, owner, group, mode,
+    SHA-256 (files) or target (links), each systemd unit's enabled and active state, and each Debian
+    package's installed version.
+  - The roles compare it with what they would write (filters M(shardwise.redis.file_differs) and friends)
+    and run a task only where something differs. A re-run of C(site.yml) on converged hosts then costs one
+    module run per role instead of one per file, unit and package, and a host that drifted is still
+    corrected, since the comparison is made on every run.
+  - Only reads; safe in check mode.
+extends_documentation_fragment:
+  - shardwise.redis.attributes
+options:
+  paths:
+    description: Paths to read (missing ones are reported as such).
+    type: list
+    elements: path
+    default: []
+  units:
+    description: systemd units to read.
+    type: list
+    elements: str
+    default: []
+  packages:
+    description: Debian packages to read (dpkg-query); other systems report them as unknown.
+    type: list
+    elements: str
+    default: []
+author:
+  - shardwise.redis developers
+"""
+
+EXAMPLES = r"""
+- name: Read the managed files and units
+  shardwise.redis.redis_host_state:
+    paths: [/etc/redis/redis.conf, /etc/redis/tls]
+    units: [redis.service]
+    packages: [nftables]
+  register: __redis_state
+"""
+
+RETURN = r"""
+files:
+  description: Per path - exists, type (file, directory, link, other), owner, group, mode (4 octal digits), sha256 (files), target (links).
+  returned: always
+  type: dict
+  sample: {/etc/redis/redis.conf: {exists: true, type: file, owner: redis, group: redis, mode: "0640", sha256: "9f86d0..."}}
+units:
+  description: Per unit - enabled (output of systemctl is-enabled) and active (systemctl is-active).
+  returned: always
+  type: dict
+  sample: {redis.service: {enabled: enabled, active: active}}
+packages:
+  description: Per package - the installed version, or null when not installed (or not a Debian system).
+  returned: always
+  type: dict
+  sample: {nftables: "1.0.6-2+deb12u2"}
+"""
+
+import grp
+import hashlib
+import os
+import pwd
+import stat
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def _name(lookup, number):
+    try:
+        return lookup(number)[0]
+    except KeyError:
+        return str(number)
+
+
+def file_state(path):
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return dict(exists=False)
+    out = dict(exists=True, owner=_name(pwd.getpwuid, st.st_uid), group=_name(grp.getgrgid, st.st_gid),
+               mode="%04o" % stat.S_IMODE(st.st_mode))
+    if stat.S_ISLNK(st.st_mode):
+        out.update(type="link", target=os.readlink(path))
+    elif stat.S_ISDIR(st.st_mode):
+        out["type"] = "directory"
+    elif stat.S_ISREG(st.st_mode):
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(65536), b""):
+                digest.update(block)
+        out.update(type="file", sha256=digest.hexdigest())
+    else:
+        out["type"] = "other"
+    return out
+
+
+def unit_states(module, units):
+    if not units:
+        return {}
+    systemctl = module.get_bin_path("systemctl")
+    states = dict((u, dict(enabled="unknown", active="unknown")) for u in units)
+    if not systemctl:
+        return states
+    for key, verb in (("enabled", "is-enabled"), ("active", "is-active")):
+        for unit in units:  # one call per unit: is-enabled stops printing at the first unknown unit
+            rc, out, err = module.run_command([systemctl, verb, unit])
+            states[unit][key] = (out.strip().splitlines() or ["unknown"])[0]
+    return states
+
+
+def package_versions(module, packages):
+    versions = dict((p, None) for p in packages)
+    dpkg = module.get_bin_path("dpkg-query") if packages else None
+    if not dpkg:
+        return versions
+    rc, out, err = module.run_command([dpkg, "-W", "-f", "${Package}\t${db:Status-Status}\t${Version}\n"] + list(packages))
+    for line in out.splitlines():
+        parts = line.split("\t")
+        if len(parts) == 3 and parts[1] == "installed" and parts[0] in versions:
+            versions[parts[0]] = parts[2]
+    return versions
+
+
+def main():
+    module = AnsibleModule(argument_spec=dict(paths=dict(type="list", elements="path", default=[]),
+                                              units=dict(type="list", elements="str", default=[]),
+                                              packages=dict(type="list", elements="str", default=[])),
+                           supports_check_mode=True)
+    p = module.params
+    module.exit_json(changed=False, files=dict((path, file_state(path)) for path in p["paths"]),
+                     units=unit_states(module, p["units"]), packages=package_versions(module, p["packages"]))
+
+
+if __name__ == "__main__":
+    main()
