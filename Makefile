@@ -2,6 +2,8 @@
 #   make lab       six local Redis hosts in three zones, site.yml, how to connect
 #   make lab-down  remove the lab hosts
 #   make lab-drill kill hosts and zones on the lab with BullMQ clients running, print what they saw
+#   make bench     recreate the lab and measure every headline figure against its reference (~15 min;
+#                  not part of make test): bench/results/<date>.json + PNGs, table in docs/benchmarks.md
 #   make test      lint + unit tests + molecule scenarios (what CI runs)
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -18,10 +20,10 @@ ARCHIVE := $(CACHE)/redis-7.2.4-linux-x86_64.tar.gz
 PROMTOOL := $(CACHE)/bin/promtool
 SCENARIOS ?= default drill recovery add_shard memory
 
-.PHONY: help deps venv archive image lab lab-down lab-status lab-drill lint unit rules molecule test clean
+.PHONY: help deps venv archive image lab lab-down lab-status lab-drill bench lint unit rules molecule test clean
 
 help:
-	@echo "make lab | lab-down | lab-status | lab-drill | test | lint | unit | rules | molecule [SCENARIOS=...] | clean"
+	@echo "make lab | lab-down | lab-status | lab-drill | bench | test | lint | unit | rules | molecule [SCENARIOS=...] | clean"
 
 # ---------------------------------------------------------------- set-up (idempotent)
 $(CACHE)/.deps-stamp: Makefile tools/lab/podman-setup.sh
@@ -80,6 +82,14 @@ lab-status: venv
 # Failure drills on the running lab (kills hosts; about three minutes): client-side figures.
 lab-drill: venv
 	@tools/lab/drill.sh
+
+# Benchmarks on a fresh lab (recreates the lab hosts; about 15 minutes): docs/benchmarks.md explains them.
+$(BIN)/.bench-stamp: requirements/bench.txt | $(BIN)/.stamp
+	@$(BIN)/pip install -q --disable-pip-version-check -r requirements/bench.txt
+	@touch $@
+
+bench: venv archive image $(BIN)/.bench-stamp
+	@$(BIN)/python tools/bench/bench.py
 
 # ---------------------------------------------------------------- checks
 lint: venv

@@ -73,6 +73,19 @@ def unit_differs(state, unit, enabled=True, active=True):
     return (now.get("active") == "active") != bool(active)
 
 
+def user_differs(state, name, group=None, home=None, shell=None):
+    """True unless account `name` exists with this primary group, home and shell (each only when given)."""
+    now = (state or {}).get("users", {}).get(name)
+    if not now:
+        return True
+    return any(want is not None and now.get(key) != want for key, want in (("group", group), ("home", home), ("shell", shell)))
+
+
+def group_missing(state, name):
+    """True unless group `name` exists."""
+    return not (state or {}).get("groups", {}).get(name)
+
+
 def packages_missing(state, packages):
     """The packages of `packages` that are not installed (all of them when the state cannot tell)."""
     versions = (state or {}).get("packages", {})
@@ -82,4 +95,4 @@ def packages_missing(state, packages):
 class FilterModule(object):
     def filters(self):
         return {"file_differs": file_differs, "files_differ": files_differ, "unit_differs": unit_differs,
-                "packages_missing": packages_missing}
+                "packages_missing": packages_missing, "user_differs": user_differs, "group_missing": group_missing}

@@ -13,8 +13,8 @@ short_description: Read the state of many files, units and packages of a host in
 version_added: 0.3.0
 description:
   - Reads, in one module run, what the roles manage on a host - each path's type, owner, group, mode,
-    SHA-256 (files) or target (links), each systemd unit's enabled and active state, and each Debian
-    package's installed version.
+    SHA-256 (files) or target (links), the text of a few small files, each system account and group,
+    each systemd unit's enabled and active state, and each Debian package's installed version.
   - The roles compare it with what they would write (filters M(shardwise.redis.file_differs) and friends)
     and run a task only where something differs. A re-run of C(site.yml) on converged hosts then costs one
     module run per role instead of one per file, unit and package, and a host that drifted is still
@@ -25,6 +25,26 @@ extends_documentation_fragment:
 options:
   paths:
     description: Paths to read (missing ones are reported as such).
+    type: list
+    elements: path
+    default: []
+  read:
+    description: Small files whose text is returned (at most 64 KiB each; never name a file holding a secret).
+    type: list
+    elements: path
+    default: []
+  users:
+    description: Accounts to read (primary group, home, shell).
+    type: list
+    elements: str
+    default: []
+  groups:
+    description: Groups to read.
+    type: list
+    elements: str
+    default: []
+  binaries:
+    description: Programs whose C(--version) line and linked libraries (ldd) are read.
     type: list
     elements: path
     default: []
@@ -57,6 +77,26 @@ files:
   returned: always
   type: dict
   sample: {/etc/redis/redis.conf: {exists: true, type: file, owner: redis, group: redis, mode: "0640", sha256: "9f86d0..."}}
+texts:
+  description: Per path of O(read) - its text, or null when it cannot be read.
+  returned: always
+  type: dict
+  sample: {/sys/kernel/mm/transparent_hugepage/enabled: "always madvise [never]\n"}
+users:
+  description: Per account - null when missing, else its primary group, home and shell.
+  returned: always
+  type: dict
+  sample: {redis: {group: redis, home: /var/lib/redis, shell: /usr/sbin/nologin}}
+groups:
+  description: Per group - whether it exists.
+  returned: always
+  type: dict
+  sample: {redis: true}
+binaries:
+  description: Per program of O(binaries) - null when missing, else its version line and the libraries it links.
+  returned: always
+  type: dict
+  sample: {/usr/local/bin/redis-server: {version: "Redis server v=7.2.4 sha=00000000:0 malloc=jemalloc-5.3.0", linked: [libssl.so.1.1]}}
 units:
   description: Per unit - enabled (output of systemctl is-enabled) and active (systemctl is-active).
   returned: always
@@ -107,6 +147,42 @@ def file_state(path):
     return out
 
 
+def read_text(path):
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(65536).decode("utf-8", "replace")
+    except (IOError, OSError):
+        return None
+
+
+def user_state(name):
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        return None
+    return dict(group=_name(grp.getgrgid, entry.pw_gid), home=entry.pw_dir, shell=entry.pw_shell)
+
+
+def group_exists(name):
+    try:
+        grp.getgrnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+def binary_state(module, path):
+    if not os.access(path, os.X_OK):
+        return None
+    rc, out, err = module.run_command([path, "--version"])
+    linked = []
+    ldd = module.get_bin_path("ldd")
+    if ldd:
+        rc_ldd, libs, err_ldd = module.run_command([ldd, path])
+        linked = [line.split()[0] for line in libs.splitlines() if line.strip() and "=>" in line]
+    return dict(version=(out.strip().splitlines() or [""])[0] if rc == 0 else None, linked=linked)
+
+
 def unit_states(module, units):
     if not units:
         return {}
@@ -136,11 +212,18 @@ def package_versions(module, packages):
 
 def main():
     module = AnsibleModule(argument_spec=dict(paths=dict(type="list", elements="path", default=[]),
+                                              read=dict(type="list", elements="path", default=[]),
+                                              users=dict(type="list", elements="str", default=[]),
+                                              groups=dict(type="list", elements="str", default=[]),
+                                              binaries=dict(type="list", elements="path", default=[]),
                                               units=dict(type="list", elements="str", default=[]),
                                               packages=dict(type="list", elements="str", default=[])),
                            supports_check_mode=True)
     p = module.params
     module.exit_json(changed=False, files=dict((path, file_state(path)) for path in p["paths"]),
+                     texts=dict((path, read_text(path)) for path in p["read"]),
+                     users=dict((u, user_state(u)) for u in p["users"]), groups=dict((g, group_exists(g)) for g in p["groups"]),
+                     binaries=dict((b, binary_state(module, b)) for b in p["binaries"]),
                      units=unit_states(module, p["units"]), packages=package_versions(module, p["packages"]))
 
 

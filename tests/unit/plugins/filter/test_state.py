@@ -84,3 +84,16 @@ def test_the_module_reads_what_the_filters_compare(tmp_path):
     assert not file_differs(state, str(link), kind="link", target=str(path))
     assert not file_differs(state, str(tmp_path), kind="directory")
     assert state["files"]["/no/such"] == dict(exists=False)
+
+
+def test_accounts_groups_and_small_texts():
+    from ansible_collections.shardwise.redis.plugins.filter.state import group_missing, user_differs
+    from ansible_collections.shardwise.redis.plugins.modules.redis_host_state import group_exists, read_text, user_state
+    state = dict(users={"redis": dict(group="redis", home="/var/lib/redis", shell="/usr/sbin/nologin"), "gone": None},
+                 groups={"redis": True, "gone": False})
+    assert not user_differs(state, "redis", group="redis", home="/var/lib/redis", shell="/usr/sbin/nologin")
+    assert user_differs(state, "redis", home="/srv/redis") and user_differs(state, "gone") and user_differs({}, "redis")
+    assert not group_missing(state, "redis") and group_missing(state, "gone") and group_missing(None, "redis")
+    assert user_state("root")["home"] == "/root" and user_state("no-such-user-here") is None
+    assert group_exists("root") and not group_exists("no-such-group-here")
+    assert read_text("/no/such/file") is None
