@@ -127,6 +127,10 @@ def markdown(rows, meta):
     lines = ["Last run: %s on %s (%s), commit %s." % (meta["date"], meta["machine"], meta["cpus"], meta["commit"]), "",
              "| figure | shardwise.redis | reference | ratio | goal |", "|---|---|---|---|---|"]
     lines += ["| %s |" % " | ".join(row) for row in rows]
+    plots = [(name, "../bench/results/%s-%s.png" % (meta["date"], name)) for name in ("reshard", "failover")
+             if name in meta["phases"]]
+    if plots:
+        lines += [""] + ["![%s](%s)" % plot for plot in plots]
     return "\n".join(lines)
 
 

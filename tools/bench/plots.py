@@ -34,6 +34,7 @@ def failover(result, path):
     timeout = result["node_timeout_ms"] / 1000.0
     ax.axhline(timeout, color="#4f81bd", linestyle="--", label="cluster-node-timeout (%.1f s)" % timeout)
     ax.set_ylabel("seconds without an acknowledged write")
+    ax.set_ylim(0, max([d["write_gap_s"] for d in drills] + [timeout]) * 1.35)
     ax.set_title("kill -9 of a primary's host, per drill")
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(fontsize=8)
