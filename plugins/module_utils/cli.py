@@ -151,12 +151,6 @@ class RedisCli:
             result.append(reply)
         return result
 
-    def close(self):
-        with self._lock:
-            connections, self._connections = list(self._connections.values()), {}
-        for conn in connections:
-            conn.close()
-
 
 class RedisReplyError(str):
     """An error reply that the caller allowed (see RedisCli.pipe)."""

@@ -20,6 +20,7 @@ import threading
 import time
 
 from ansible_collections.shardwise.redis.plugins.module_utils.cli import RedisCliError
+from ansible_collections.shardwise.redis.plugins.module_utils.topology import parse_info
 
 
 class Progress:
@@ -157,9 +158,8 @@ class Migrator:
     def _bytes_per_key(self, src):
         """Average bytes per key on the source (dataset memory / keys), to size MIGRATE calls by bytes."""
         info = self._pipe(src, [["INFO", "memory"], ["DBSIZE"]])
-        fields = dict(line.split(":", 1) for line in str(info[0]).splitlines() if ":" in line)
         keys = int(info[1] or 0)
-        dataset = int(fields.get("used_memory_dataset", "0").strip() or 0)
+        dataset = int(parse_info(str(info[0])).get("used_memory_dataset") or 0)
         return max(1, dataset // keys) if keys else 1
 
     def _move_window(self, src, dst, slots, primaries, owned_by_target):

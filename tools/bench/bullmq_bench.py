@@ -171,16 +171,8 @@ class Producer(threading.Thread):
 
 
 def used_memory(config, name):
-    conn = aredis_sync(config, config["hosts"][name])
-    return int(conn.info("memory")["used_memory"])
-
-
-def aredis_sync(config, ip):
-    import redis
-    pki = config["pki"]
-    return redis.Redis(host=ip, port=6379, username="admin", password=os.environ["REDIS_ADMIN_PASSWORD"], ssl=True,
-                       ssl_ca_certs=os.path.join(pki, "ca.crt"), ssl_certfile=os.path.join(pki, "clients", "admin.crt"),
-                       ssl_keyfile=os.path.join(pki, "clients", "admin.key"), decode_responses=True)
+    from drill import admin
+    return int(admin(config).conn(config["hosts"][name]).info("memory")["used_memory"])
 
 
 def owner_of_queue(config):
