@@ -127,7 +127,7 @@ def markdown(rows, meta):
     lines = ["Last run: %s on %s (%s), commit %s." % (meta["date"], meta["machine"], meta["cpus"], meta["commit"]), "",
              "| figure | shardwise.redis | reference | ratio | goal |", "|---|---|---|---|---|"]
     lines += ["| %s |" % " | ".join(row) for row in rows]
-    plots = [(name, "../bench/results/%s-%s.png" % (meta["date"], name)) for name in ("reshard", "failover")
+    plots = [(name, "../bench/results/%s-%s.png" % (meta.get("results", meta["date"]), name)) for name in ("reshard", "failover")
              if name in meta["phases"]]
     if plots:
         lines += [""] + ["![%s](%s)" % plot for plot in plots]
@@ -183,20 +183,23 @@ def main(argv):
     meta = dict(date=date, commit=commit, seconds=round(time.time() - started), cpus="%d cores" % os.cpu_count(),
                 machine="the lab (six podman hosts on one machine)", phases=phases)
     results["meta"] = meta
-    with open(os.path.join(results_dir, date + ".json"), "w") as fh:
+    full = set(phases) == set(PHASES)
+    name = date if full else date + "-partial"  # a partial run never overwrites a full one
+    meta["results"] = name
+    with open(os.path.join(results_dir, name + ".json"), "w") as fh:
         json.dump(results, fh, indent=1, sort_keys=True)
     import plots
     if "reshard" in results:
-        plots.reshard(results["reshard"], os.path.join(results_dir, date + "-reshard.png"))
+        plots.reshard(results["reshard"], os.path.join(results_dir, name + "-reshard.png"))
     if "failover" in results:
-        plots.failover(results["failover"], os.path.join(results_dir, date + "-failover.png"))
+        plots.failover(results["failover"], os.path.join(results_dir, name + "-failover.png"))
     text = markdown(table(results), meta)
-    if set(phases) == set(PHASES):
+    if full:
         write_docs(text)
     print()
     print(text)
-    note = "" if set(phases) == set(PHASES) else " (docs/benchmarks.md only on a full run)"
-    print("\nbench: %d s; bench/results/%s.json written%s" % (meta["seconds"], date, note))
+    note = "" if full else " (docs/benchmarks.md only on a full run)"
+    print("\nbench: %d s; bench/results/%s.json written%s" % (meta["seconds"], name, note))
     return 0
 
 
