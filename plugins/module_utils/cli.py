@@ -144,16 +144,14 @@ class RedisCli:
                                 % (len(pairs), " ".join(str(a) for a in pairs[0][0][:3]), host, port, exc))
         result = []
         for reply, (args, allow) in zip(replies, pairs):
-            if isinstance(reply, ReplyError):
-                if not any(reply.startswith(prefix) for prefix in allow):
-                    raise RedisCliError("%s on %s:%s failed: %s" % (" ".join(str(a) for a in args[:4]), host, port, reply))
-                reply = RedisReplyError(reply)
+            if isinstance(reply, ReplyError) and not any(reply.startswith(prefix) for prefix in allow):
+                raise RedisCliError("%s on %s:%s failed: %s" % (" ".join(str(a) for a in args[:4]), host, port, reply))
             result.append(reply)
         return result
 
 
-class RedisReplyError(str):
-    """An error reply that the caller allowed (see RedisCli.pipe)."""
+# An error reply the caller allowed (see RedisCli.pipe): the same type whichever way pipe() went.
+RedisReplyError = ReplyError
 
 
 def quote_arg(value):
