@@ -136,7 +136,7 @@ class RedisCli:
                 conn = Connection(host, port, self.user, self._password, *self._files, timeout=self.timeout)
                 with self._lock:
                     self._connections[key] = conn
-            replies = conn.pipeline([args for args, _ in pairs])
+            replies = conn.pipeline([args for args, _unused in pairs])
         except RespError as exc:
             with self._lock:
                 self._connections.pop(key, None)

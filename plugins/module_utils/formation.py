@@ -125,7 +125,7 @@ def _assign_free(primaries, need, free, zone_of):
                              "another zone or fix redis_zone labels"
                              % ", ".join(sorted({seat[0] for seat in seats if seat not in match})))
     result = {}
-    for (primary, _), node in sorted(match.items()):
+    for (primary, _unused), node in sorted(match.items()):
         result.setdefault(primary, []).append(node)
     return result
 

@@ -127,7 +127,7 @@ class Migrator:
                     self._move_pair(src, dst, sorted(slots), primaries, owned_by_target)
                 except Exception as exc:  # noqa: BLE001 - handed to the caller's thread below
                     errors.append(exc)
-        threads = [threading.Thread(target=worker) for _ in range(min(self.parallel, len(work)))]
+        threads = [threading.Thread(target=worker) for _unused in range(min(self.parallel, len(work)))]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -189,7 +189,7 @@ class Migrator:
             batch = [(s, keys) for s, keys in zip(pending, found) if keys]
             if not batch:
                 break
-            self._migrate(src, dst, target, [keys for _, keys in batch])
+            self._migrate(src, dst, target, [keys for _unused, keys in batch])
             pending = [s for s, keys in batch if len(keys) >= piece]
         # Keys written through ASK during the move are on the target already; check none is left.
         left = self._pipe(src, [["CLUSTER", "COUNTKEYSINSLOT", s] for s in slots])

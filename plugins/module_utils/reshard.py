@@ -120,7 +120,7 @@ def plan_reshard(topology, mode="add", remove=(), weights=None, threshold=2.0, r
                              % ", ".join(failed))
     plan = dict(resume=open_slot_work(topology), meet=[], shards=[], replicate=[], moves=[], forget=[],
                 targets={})
-    covered = topology.covered_slots() | {s for s, _, _ in plan["resume"]}
+    covered = topology.covered_slots() | {s for s, _unused1, _unused2 in plan["resume"]}
     if len(covered) != CLUSTER_SLOTS:
         raise PlacementError("%d of %d slots are covered: finish forming the cluster (playbooks/site.yml) "
                              "before resharding" % (len(covered), CLUSTER_SLOTS))
@@ -200,7 +200,7 @@ def _plan_slot_moves(topology, plan, slots, target):
                              "a shard first (playbooks/add_shard.yml)" % (target, ", ".join(holders)))
     owned = dict((p, to_set(topology.slots_of(p))) for p in holders)
     owner = dict((slot, p) for p in holders for slot in owned[p])
-    resumed = set(s for s, _, _ in plan["resume"])
+    resumed = set(s for s, _unused1, _unused2 in plan["resume"])
     plan["moves"] = [(s, owner[s], target) for s in slots if s not in resumed and owner.get(s) not in (None, target)]
     for slot, src, dst in plan["resume"] + plan["moves"]:
         for held in owned.values():
@@ -291,7 +291,7 @@ def split_queue_slots(cli, topology, actions, atomic_keys, prefix):
         node = topology.by_name[source]
         counts = cli.pipe(node["host"], node["port"], [["CLUSTER", "COUNTKEYSINSLOT", s] for s in slots])
         big = [(s, int(n)) for s, n in zip(slots, counts) if int(n) > atomic_keys]
-        samples = cli.pipe(node["host"], node["port"], [["CLUSTER", "GETKEYSINSLOT", s, 20] for s, _ in big])
+        samples = cli.pipe(node["host"], node["port"], [["CLUSTER", "GETKEYSINSLOT", s, 20] for s, _unused in big])
         for (slot, n), keys in zip(big, samples):
             queues = sorted(set(k.split("{", 1)[1].split("}", 1)[0] for k in keys if k.startswith(prefix + ":{")))
             if queues:
@@ -320,7 +320,7 @@ def run(cli, inventory, waiter, options, check_mode=False, diff=False):
                             slots=options.get("slots", ()), target=options.get("target"))
         actions = plan["actions"]
         result.update(plan=render_all(actions), targets=plan["targets"], changed=bool(actions))
-        receivers = set(dst for _, _, dst in moves_of(actions))
+        receivers = set(dst for _unused1, _unused2, dst in moves_of(actions))
         memory = dict((n, cli.run(topology.by_name[n]["host"], topology.by_name[n]["port"], "INFO", "memory"))
                       for n in receivers | set(topology.primaries_with_slots()))
         result["memory"] = memory_check(actions, topology, memory, options["max_memory_percent"])

@@ -61,7 +61,7 @@ class Connection:
             for start in range(0, len(commands), CHUNK):
                 chunk = commands[start:start + CHUNK]
                 self.sock.sendall(b"".join(encode(c) for c in chunk))
-                replies.extend(self._read() for _ in chunk)
+                replies.extend(self._read() for _unused in chunk)
         except (OSError, ssl.SSLError) as exc:
             self.close()
             raise RespError("connection lost: %s" % exc)
@@ -92,7 +92,7 @@ class Connection:
             return data[:-2].decode(ENCODING, ERRORS)
         if kind == b"*":
             size = int(rest)
-            return None if size < 0 else [self._read() for _ in range(size)]
+            return None if size < 0 else [self._read() for _unused in range(size)]
         raise RespError("unexpected reply %r" % line[:40])
 
     def close(self):

@@ -66,7 +66,7 @@ def slot_of(key):
     crc = 0
     for byte in bytearray(key.encode("utf-8")):
         crc ^= byte << 8
-        for _ in range(8):
+        for _unused in range(8):
             crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
             crc &= 0xFFFF
     return crc % CLUSTER_SLOTS

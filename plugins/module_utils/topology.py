@@ -61,8 +61,8 @@ def parse_cluster_nodes(text):
         hostname = ""
         if "," in address:
             address, hostname = address.split(",", 1)
-        hostport, _, bus = address.partition("@")
-        host, _, port = hostport.rpartition(":")
+        hostport, _unused, bus = address.partition("@")
+        host, _unused, port = hostport.rpartition(":")
         flag_set = set(flags.split(","))
         slots, migrating, importing = _parse_slots(parts[8:])
         nodes.append(dict(

@@ -68,7 +68,7 @@ options:
     type: int
     default: 20
 author:
-  - shardwise.redis developers
+  - shardwise.redis developers (@shardwise)
 """
 
 EXAMPLES = r"""

@@ -19,7 +19,7 @@ description:
     after.
   - Idempotent and resumable. A half-formed cluster (an interrupted run) is finished, not re-created.
     An existing cluster keeps its roles, so primaries moved by failover are accepted; replicas that
-    share their primary's zone are reported in RV(zone_violations), not moved (the failover runbook
+    share their primary's zone are reported in C(zone_violations) of RV(topology), not moved (the failover runbook
     repairs them).
   - It never migrates slots or removes nodes; nodes left over once every slot is covered are
     reported for C(playbooks/add_shard.yml).
@@ -49,7 +49,7 @@ options:
     type: int
     default: 120
 author:
-  - shardwise.redis developers
+  - shardwise.redis developers (@shardwise)
 """
 
 EXAMPLES = r"""

@@ -45,7 +45,7 @@ options:
     type: bool
     default: false
 author:
-  - shardwise.redis developers
+  - shardwise.redis developers (@shardwise)
 """
 
 EXAMPLES = r"""
@@ -98,6 +98,35 @@ cluster:
     failed_nodes: []
     unreachable: []
     availability: {refusing: [], unprotected: [], zone_majority: []}
+  contains:
+    nodes:
+      description: Every inventory node by name, with its id, address, zone, role and primary.
+      type: dict
+    shards:
+      description: One entry per primary, with its zone, replicas and slot ranges.
+      type: list
+      elements: dict
+    slots_covered:
+      description: How many of the 16384 slots a primary serves.
+      type: int
+    open_slots:
+      description: Slots left C(MIGRATING) or C(IMPORTING) by an interrupted move.
+      type: list
+    zone_violations:
+      description: Replicas in their primary's zone.
+      type: list
+    failed_nodes:
+      description: Nodes the cluster flags C(fail).
+      type: list
+    unreachable:
+      description: Inventory nodes that did not answer.
+      type: list
+    availability:
+      description:
+        - What clients see after the loss of one host or zone. V(refusing) lists primaries that refuse
+          writes now, V(unprotected) primaries without a connected replica in another zone, V(zone_majority)
+          zones holding half or more of the primaries.
+      type: dict
 queues:
   description: Per-queue job counts by state (BullMQ key layout).
   returned: when O(bullmq_queues) is set

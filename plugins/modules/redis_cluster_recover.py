@@ -84,7 +84,7 @@ options:
     type: bool
     default: false
 author:
-  - shardwise.redis developers
+  - shardwise.redis developers (@shardwise)
 """
 
 EXAMPLES = r"""

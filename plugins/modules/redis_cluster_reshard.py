@@ -131,7 +131,7 @@ options:
     type: str
     default: bull
 author:
-  - shardwise.redis developers
+  - shardwise.redis developers (@shardwise)
 """
 
 EXAMPLES = r"""
@@ -222,10 +222,10 @@ def main():
                 threshold=dict(type="float", default=2.0), replicas=dict(type="int", default=1),
                 batch_size=dict(type="int", default=1000), slots_per_round=dict(type="int", default=1024),
                 batch_bytes=dict(type="int", default=4194304), parallel=dict(type="int", default=4),
-                max_keys_per_second=dict(type="int", default=0),
+                max_keys_per_second=dict(type="int", default=0, no_log=False),
                 pause_ms=dict(type="int", default=0), migrate_timeout=dict(type="int", default=10000),
                 max_memory_percent=dict(type="float", default=80.0), wait_timeout=dict(type="int", default=120),
-                allow_zone_majority=dict(type="bool", default=False), atomic_slot_keys=dict(type="int", default=10000),
+                allow_zone_majority=dict(type="bool", default=False), atomic_slot_keys=dict(type="int", default=10000, no_log=False),
                 bullmq_prefix=dict(type="str", default="bull"))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
                            required_if=[("mode", "remove", ("remove",)), ("mode", "move", ("slots", "target"))])

@@ -42,7 +42,7 @@ options:
     elements: str
     required: true
 author:
-  - shardwise.redis developers
+  - shardwise.redis developers (@shardwise)
 """
 
 EXAMPLES = r"""

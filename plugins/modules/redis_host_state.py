@@ -15,7 +15,7 @@ description:
   - Reads, in one module run, what the roles manage on a host - each path's type, owner, group, mode,
     SHA-256 (files) or target (links), the text of a few small files, each system account and group,
     each systemd unit's enabled and active state, and each Debian package's installed version.
-  - The roles compare it with what they would write (filters M(shardwise.redis.file_differs) and friends)
+  - The roles compare it with what they would write (filters P(shardwise.redis.file_differs#filter) and friends)
     and run a task only where something differs. A re-run of C(site.yml) on converged hosts then costs one
     module run per role instead of one per file, unit and package, and a host that drifted is still
     corrected, since the comparison is made on every run.
@@ -59,7 +59,7 @@ options:
     elements: str
     default: []
 author:
-  - shardwise.redis developers
+  - shardwise.redis developers (@shardwise)
 """
 
 EXAMPLES = r"""

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """A real BullMQ producer and worker (PyPI bullmq over RedisCluster, api and worker users) on queues whose
 slots a resharding runbook is about to move, running until a stop file appears.
 

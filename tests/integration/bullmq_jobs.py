@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Real BullMQ jobs for the memory emergency scenario (PyPI `bullmq`, RedisCluster over mutual TLS).
 
   bullmq_jobs.py fill  PKI_DIR STATE_FILE HOST [HOST ...]

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """BullMQ smoke test against the TLS cluster with the real `bullmq` client (PyPI).
 
 Usage: bullmq_smoke.py PKI_DIR HOST [HOST ...]
@@ -61,7 +60,7 @@ async def run(pki, hosts):
             print("FAIL api user could write outside its key prefix")
             failures += 1
         except (NoPermissionError, ResponseError) as exc:
-            print("PASS api user refused outside its key prefix (%s)" % str(exc).split(".")[0][:60])
+            print("PASS api user refused outside its key prefix (%s)" % str(exc).split(".", maxsplit=1)[0][:60])
         finally:
             await outside.close()
     finally:

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Client load for the resharding scenario, with redis-py's RedisCluster over mutual TLS as the api user.
 
   cluster_load.py fill PKI_DIR COUNT HOST [HOST ...]

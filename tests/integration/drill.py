@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Failure drills measured from the client side (docs/failure-modes.md).
 
   drill.py CONFIG_JSON RESULT_JSON
@@ -85,7 +84,7 @@ def wait_replicas_in_sync(config, names, timeout):
 
 def run_runbook(config):
     started = time.time()
-    proc = subprocess.run(config["runbook"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.run(config["runbook"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
     report = {}
     try:
         with open(config["report"]) as fh:
@@ -143,7 +142,7 @@ class Drill:
         nodes = admin(config)
         if not nodes.refresh():
             raise SystemExit("no node answers CLUSTER SLOTS")
-        self.initial = sorted((first, last) for first, last, _ in nodes.ranges)
+        self.initial = sorted((first, last) for first, last, _unused in nodes.ranges)
         run_id = time.strftime("%Y%m%dT%H%M%S")
         self.probes = [Probe(config, i + 1, first, last, self.stop, run_id) for i, (first, last) in enumerate(self.initial)]
         queues = [tag_in(first, last, "drill%d" % (i + 1)) for i, (first, last) in enumerate(self.initial)]
@@ -290,9 +289,9 @@ class Drill:
                 shards.append(dict(shard=probe.shard, slots="%d-%d" % self.initial[probe.shard - 1],
                                    write_gap_s=round(gap(probe.accepted, probe.errors, window), 2),
                                    writes_accepted=len(accepted),
-                                   writes_lost=sum(1 for _, n in accepted if n not in counts),
-                                   writes_duplicated=sum(1 for _, n in accepted if counts.get(n, 0) > 1), errors=errors))
-            acked = [j for j, (t, _) in self.jobs.acked.items() if loss_start <= t < loss_end]
+                                   writes_lost=sum(1 for _unused, n in accepted if n not in counts),
+                                   writes_duplicated=sum(1 for _unused, n in accepted if counts.get(n, 0) > 1), errors=errors))
+            acked = [j for j, (t, _unused) in self.jobs.acked.items() if loss_start <= t < loss_end]
             lost = [j for j in acked if j not in self.jobs.processed]
             adds = {}
             for j, (t, q) in self.jobs.acked.items():
@@ -305,7 +304,7 @@ class Drill:
                          jobs_duplicated=sum(1 for j in acked if self.jobs.processed.get(j, 0) > 1),
                          lost_jobs=[self.job_state(nodes, j, phase["start"]) for j in lost[:10]],
                          job_add_gap_s=round(add_gap, 2), alert_inputs=phase.get("alert_inputs"),
-                         add_errors=sum(1 for t, _, _ in self.jobs.add_errors if window[0] <= t < window[1]),
+                         add_errors=sum(1 for t, _unused1, _unused2 in self.jobs.add_errors if window[0] <= t < window[1]),
                          runbooks=phase["runbooks"])
             result["phases"].append(entry)
             if phase["gap_limit"] is not None:
@@ -344,8 +343,8 @@ def gap(accepted, errors, window):
     """Longest time without an accepted write caused inside `window`: a gap belongs to the phase of
     the first failed write in it (or of its start when no write failed), even when it lasts into the
     next phase."""
-    times = [t for t, _ in accepted]
-    failures = sorted(t for t, _ in errors)
+    times = [t for t, _unused in accepted]
+    failures = sorted(t for t, _unused in errors)
     longest = 0.0
     for before, after in zip(times, times[1:]):
         i = bisect.bisect_right(failures, before)

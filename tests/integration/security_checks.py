@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Security checks against running nodes: TLS only, mTLS, ACL users allowed/denied commands.
 
 Usage: security_checks.py PKI_DIR HOST [HOST ...]

@@ -26,7 +26,7 @@ class AskSafeCluster(RedisCluster):
     def get_node(self, host=None, port=None, node_name=None):
         node = super().get_node(host, port, node_name)
         if node is None and node_name:
-            address, _, number = node_name.rpartition(":")
+            address, _unused, number = node_name.rpartition(":")
             node = ClusterNode(address, int(number), server_type=PRIMARY)
             self.nodes_manager.nodes_cache[node.name] = node
         return node

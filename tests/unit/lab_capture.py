@@ -9,10 +9,13 @@ INVENTORY = [dict(name=n, host=h, port=6379, zone="zone-" + n[6]) for n, h in AD
 
 
 def fixture(name):
+    """A captured reply; INFO and CLUSTER INFO come back with CRLF line ends, as Redis sends them (the
+    files are stored with LF)."""
     with open(os.path.join(FIX, name)) as fh:
-        return fh.read()
+        text = fh.read()
+    return text.replace("\n", "\r\n") if name.startswith(("info-", "cluster-info-")) else text
 
 
 def healthy_views():
     """Every node's own CLUSTER NODES of the healthy lab cluster."""
-    return {n: fixture("nodes-healthy-%s.txt" % h.split(".")[-1]) for n, h in ADDR.items()}
+    return {n: fixture("nodes-healthy-%s.txt" % h.rsplit(".", maxsplit=1)[-1]) for n, h in ADDR.items()}

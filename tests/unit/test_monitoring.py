@@ -58,7 +58,7 @@ def test_fixtures_hold_the_collect_script_metrics():
 
 
 def test_every_rule_uses_exposed_metrics():
-    names, _ = exposed()
+    names, _unused = exposed()
     recorded = {r["record"] for r in rules() if "record" in r}
     for rule in rules():
         unknown = metric_names(rule["expr"]) - names - recorded
@@ -101,7 +101,7 @@ def test_dashboard_has_a_datasource_variable_and_uses_it():
 
 @pytest.mark.parametrize("panel", load_dashboard()["panels"], ids=lambda p: p["title"])
 def test_every_panel_query_uses_exposed_metrics(panel):
-    names, _ = exposed()
+    names, _unused = exposed()
     recorded = {r["record"] for r in rules() if "record" in r}
     for target in panel["targets"]:
         used = metric_names(target["expr"])
@@ -131,7 +131,7 @@ def test_dashboard_file_is_the_generator_output():
 
 def test_every_script_value_the_rules_and_dashboard_read_is_exported():
     """redis_script_values keys (exact or regex matchers) used by rules and panels exist in the captures."""
-    _, samples = exposed()
+    _unused, samples = exposed()
     keys = set(re.findall(r'key="([^"]+)"', "".join(samples["redis_script_values"])))
     text = open(RULES).read() + open(DASHBOARD).read().replace('\\"', '"')
     for op, wanted in re.findall(r'redis_script_values\{[^}]*?key(=~|=)"([^"]+)"', text):

@@ -1,8 +1,7 @@
-#!/usr/bin/env python3
 """make bench: every headline figure of shardwise.redis measured side by side with its reference, in one
 run on a fresh lab (six local hosts in three zones; needs `make venv archive image`, which make bench does).
 
-  tools/bench/bench.py [--phases converge,reshard,bullmq,memory,failover] [--keep-lab]
+  .venv/bin/python tools/bench/bench.py [--phases converge,reshard,bullmq,memory,failover] [--keep-lab]
 
 Phases (in this order; converge recreates the lab hosts, the others use the lab as it is):
   converge  first site.yml on fresh hosts against a re-run (changed=0), with the slowest re-run tasks
@@ -57,7 +56,7 @@ def site(profile=False):
     started = time.time()
     proc = subprocess.run([os.path.join(TOP, ".venv", "bin", "ansible-playbook"), "-i", os.path.join(TOP, "inventories", "lab"),
                            os.path.join(TOP, "playbooks", "site.yml")], cwd=TOP, env=env, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
     seconds = time.time() - started
     if proc.returncode != 0:
         raise SystemExit("site.yml failed:\n%s" % proc.stdout[-3000:])
@@ -179,7 +178,8 @@ def main(argv):
         elif phase == "failover":
             import failover_bench
             results[phase] = failover_bench.run(config)
-    commit = subprocess.run(["git", "-C", TOP, "rev-parse", "--short", "HEAD"], stdout=subprocess.PIPE, text=True).stdout.strip()
+    commit = subprocess.run(["git", "-C", TOP, "rev-parse", "--short", "HEAD"], stdout=subprocess.PIPE, text=True,
+                            check=False).stdout.strip()
     meta = dict(date=date, commit=commit, seconds=round(time.time() - started), cpus="%d cores" % os.cpu_count(),
                 machine="the lab (six podman hosts on one machine)", phases=phases)
     results["meta"] = meta

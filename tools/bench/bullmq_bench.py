@@ -184,7 +184,7 @@ def owner_of_queue(config):
 def clean_with_collection(config, top, out):
     argv = [top + "/.venv/bin/ansible-playbook", "-i", top + "/inventories/lab", top + "/playbooks/memory_emergency.yml",
             "-e", "redis_memory_force=true", "-e", "redis_runbook_report_dir=" + out]
-    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
     if proc.returncode != 0:
         raise SystemExit("memory_emergency.yml failed: %s" % proc.stdout[-1500:])
     with open(os.path.join(out, "memory_emergency-latest.json")) as fh:
@@ -228,7 +228,7 @@ def cleanup(config, top, out, finished=6000):
         results[label] = dict(fill=fill, removed=removed, seconds=round(seconds, 3), freed_bytes=freed,
                               bytes_per_second=round(freed / seconds) if seconds else None,
                               producer_p99_ms=producer.p99_ms(mark, end), producer_max_ms=producer.max_ms(mark, end),
-                              producer_adds=len([1 for t, _ in producer.samples if mark <= t <= end]),
+                              producer_adds=len([1 for t, _unused in producer.samples if mark <= t <= end]),
                               producer_errors=producer.errors)
         print("  %-34s removed %d jobs, freed %.1f MB in %.2f s (%.1f MB/s), producer p99 %s ms, max %s ms"
               % (label, removed, freed / 1e6, seconds, freed / 1e6 / seconds if seconds else 0,

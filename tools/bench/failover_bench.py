@@ -19,7 +19,7 @@ def run(config, rounds=3):
     timeout_ms = node_timeout_ms(config)
     nodes = admin(config)
     nodes.refresh()
-    ranges = sorted((first, last) for first, last, _ in nodes.ranges)
+    ranges = sorted((first, last) for first, last, _unused in nodes.ranges)
     stop = threading.Event()
     run_id = time.strftime("%Y%m%dT%H%M%S")
     probes = [Probe(config, i + 1, first, last, stop, run_id) for i, (first, last) in enumerate(ranges)]

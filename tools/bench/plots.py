@@ -12,7 +12,7 @@ def reshard(result, path):
         label = "%s %s->%s" % (run["label"], run["source"], run["target"])
         if run.get("progress"):
             points = [(0.0, 0)] + [(p["t"], p["keys_moved"]) for p in run["progress"]]
-            ax.plot([t for t, _ in points], [k for _, k in points], marker="o", label=label)
+            ax.plot([t for t, _unused1 in points], [k for _unused2, k in points], marker="o", label=label)
         else:
             ax.plot([0, run["seconds"]], [0, run["keys"]], linestyle="--", label=label + " (start/end only)")
     ax.set_xlabel("seconds")

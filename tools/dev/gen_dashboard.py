@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Write roles/exporter/files/grafana/redis-cluster.json (Grafana dashboard, provisioning-ready).
 
 Run after editing the panel table below; tests/unit/test_monitoring.py checks every query uses

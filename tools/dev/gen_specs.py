@@ -1,8 +1,7 @@
-#!/usr/bin/env python3
 """Write roles/<role>/meta/argument_specs.yml and roles/<role>/README.md from defaults/main.yml plus a
 description table, for every role (or the roles named on the command line).
 
-Usage: tools/dev/gen_specs.py [ROLE ...]      (run from the repository root)
+Usage: python3 tools/dev/gen_specs.py [ROLE ...]      (run from the repository root)
 The table is tools/dev/<role>-vars.yml. It maps each variable of defaults/main.yml to
 {description, type?, elements?, choices?, no_log?, entry_points?} and holds:
   _meta:         short_description and description of the role (its main entry point);

@@ -42,8 +42,8 @@ up() {
 }
 
 wait_ssh() {
-  local addr=$1 name=$2 i
-  for i in $(seq 1 60); do
+  local addr=$1 name=$2
+  for _ in $(seq 1 60); do
     if ssh -i "$key" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
          -o ConnectTimeout=2 -o LogLevel=ERROR "root@$addr" true 2>/dev/null; then
       return 0

@@ -2,11 +2,10 @@
 # Build the lab/test host image (Debian 12 minbase + systemd + sshd) once.
 # The image is tagged with a hash of this recipe, so it is rebuilt only when the recipe changes.
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
 name=${LAB_IMAGE_NAME:-localhost/shardwise-redis-host}
 mirror=${LAB_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 packages=systemd,systemd-sysv,dbus,python3,openssh-server,iproute2,procps,ca-certificates,iputils-ping
-recipe_hash=$(cat "$0" | sha256sum | cut -c1-12)
+recipe_hash=$(sha256sum < "$0" | cut -c1-12)
 tag="$name:$recipe_hash"
 
 if podman image exists "$tag"; then

@@ -59,6 +59,7 @@ done
 install -m 0644 "$work"/ssl/usr/lib/x86_64-linux-gnu/libssl.so.1.1 \
                 "$work"/ssl/usr/lib/x86_64-linux-gnu/libcrypto.so.1.1 "$stage/lib/"
 for bin in redis-server redis-cli redis-benchmark; do
+  # shellcheck disable=SC2016  # $ORIGIN is for the dynamic loader, not the shell
   patchelf --set-rpath '$ORIGIN/../lib' "$stage/bin/$bin"
 done
 "$stage/bin/redis-server" --version | grep -q "v=$REDIS_VERSION " \

@@ -33,16 +33,16 @@ EXAMPLES = [
 ]
 
 
-@pytest.mark.parametrize("action,line", EXAMPLES, ids=[a["op"] + str(i) for i, (a, _) in enumerate(EXAMPLES)])
+@pytest.mark.parametrize("action,line", EXAMPLES, ids=[a["op"] + str(i) for i, (a, _unused) in enumerate(EXAMPLES)])
 def test_each_action_renders_to_one_line(action, line):
     assert render(action) == str(action) == line
 
 
 def test_every_op_has_an_example_and_actions_are_plain_data():
-    assert {a["op"] for a, _ in EXAMPLES} == set(FIELDS)
-    actions = [a for a, _ in EXAMPLES]
+    assert {a["op"] for a, _unused in EXAMPLES} == set(FIELDS)
+    actions = [a for a, _unused in EXAMPLES]
     assert json.loads(json.dumps(actions))[0] == dict(op="meet", node="a2", via="a1", host="10.0.0.2", port=6379)
-    assert render_all(actions) == [line for _, line in EXAMPLES]
+    assert render_all(actions) == [line for _unused, line in EXAMPLES]
 
 
 def test_half_described_or_unknown_actions_are_refused():

@@ -46,7 +46,7 @@ class FakeNode:
             key, cutoff, batch, offset = args[3], int(args[5]), int(args[6]), int(args[7])
             state = key[len(BASE):]
             old = sorted((s, j) for j, s in self.sets[state].items() if s <= cutoff)[offset:offset + batch]
-            for _, job in old:
+            for _unused, job in old:
                 del self.sets[state][job]
             self.used -= 10 * len(old)
             return [len(old), len(old), 0]

@@ -94,7 +94,7 @@ def test_meet_waits_for_reachable_members_only_and_for_the_new_node():
     done = executor(lab, views).run([Action("meet", "redis-a2", via="redis-a1", host=ADDR["redis-a2"], port=6379)])
     assert done == ["CLUSTER MEET 10.89.20.12 6379 (redis-a2 joins, via redis-a1)"]
     assert ("redis-a1", ["CLUSTER", "MEET", ADDR["redis-a2"], "6379"]) in lab.sent
-    assert not any(n == "redis-c2" for n, _ in lab.sent)
+    assert not any(n == "redis-c2" for n, _unused in lab.sent)
 
 
 def test_clean_up_actions_keep_their_results():

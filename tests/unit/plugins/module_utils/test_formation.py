@@ -87,7 +87,7 @@ def test_half_formed_cluster_is_finished_not_recreated():
             lines.append("%s %s:6379@16379,%s %s - 0 0 1 connected%s" % (ids[n], host, n, flags, slots))
         return "\n".join(lines) + "\n"
     topo = Topology(INVENTORY, {n: view(n) for n in ADDR})
-    actions, _ = plan_cluster(topo)
+    actions, _unused = plan_cluster(topo)
     lines = render_all(actions)
     assert not any("MEET" in line for line in lines)
     assert "CLUSTER ADDSLOTSRANGE 0 5460 on redis-a1" not in lines
@@ -122,7 +122,7 @@ def test_lost_replica_is_replaced_from_a_free_node_in_another_zone():
                     line = " ".join(parts)
                 lines.append(line)
             views[name] = "\n".join(lines)
-    actions, _ = plan_cluster(Topology(INVENTORY, views))
+    actions, _unused = plan_cluster(Topology(INVENTORY, views))
     assert render_all(actions) == ["CLUSTER REPLICATE redis-b1 on redis-c2"]
 
 
@@ -169,7 +169,7 @@ def test_apply_runs_meet_addslots_then_replicate_in_order():
     runner = FakeRunner(answer)
     cli = RedisCli(runner, "redis-cli", "admin", "p", "/ca", "/c", "/k")
     topo = Topology(INVENTORY, fresh_views())
-    actions, _ = plan_cluster(topo)
+    actions, _unused = plan_cluster(topo)
     clock = iter(range(1000))
     subset = [a for a in actions if a["op"] == "meet" or a["node"] in ("redis-a1", "redis-b2")]
     done = Executor(cli, Waiter(30, lambda s: None, lambda: next(clock)), topo).run(subset)
@@ -199,5 +199,5 @@ def test_a_node_from_another_cluster_or_with_data_is_refused_at_meet():
     # nodes that know only inventory nodes (an interrupted formation) may still be met
     views = fresh_views()
     views["redis-c2"] += "%040x %s:6379@16379 master - 0 0 0 connected\n" % (1, ADDR["redis-a1"])
-    actions, _ = plan_cluster(Topology(INVENTORY, views))
+    actions, _unused = plan_cluster(Topology(INVENTORY, views))
     assert "meet" in [a["op"] for a in actions]

@@ -13,7 +13,7 @@ def feasible_brute_force(zone_of, replicas):
     count = len(names) // (replicas + 1)
     for primaries in itertools.combinations(names, count):
         rest = [n for n in names if n not in primaries]
-        slots = [p for p in primaries for _ in range(replicas)]
+        slots = [p for p in primaries for _unused in range(replicas)]
         for perm in itertools.permutations(rest):
             if all(zone_of[r] != zone_of[p] for r, p in zip(perm, slots)):
                 return True

@@ -68,7 +68,7 @@ def test_no_majority_needs_takeover_explicitly():
         plan_recovery(Topology(INVENTORY, views))
     with pytest.raises(PlacementError, match=r"redis_failover_takeover_nodes.*redis-c2.*TAKEOVER \(named: redis-b2\)"):
         plan_recovery(Topology(INVENTORY, views), takeover=["redis-b2"])
-    actions, _ = plan_recovery(Topology(INVENTORY, views), takeover=["redis-b2", "redis-c2"])
+    actions, _unused = plan_recovery(Topology(INVENTORY, views), takeover=["redis-b2", "redis-c2"])
     assert sorted((a["node"], a["mode"]) for a in actions) == [("redis-b2", "TAKEOVER"), ("redis-c2", "TAKEOVER")]
 
 
@@ -88,7 +88,7 @@ def test_after_promotion_the_old_primary_as_replica_is_fine_and_dead_nodes_are_o
     assert actions == []
     assert "zone zone-b holds 2 primaries" in notes[0]  # a1 is gone: no replica can take over
     assert "redis_failover_forget_dead" in notes[1]
-    actions, _ = plan_recovery(Topology(INVENTORY, views), forget_dead=True)
+    actions, _unused = plan_recovery(Topology(INVENTORY, views), forget_dead=True)
     assert lines(actions) == ["CLUSTER FORGET redis-a1 on every node"]
     assert b2
 
@@ -98,7 +98,7 @@ def test_replica_in_its_primarys_zone_is_moved():
     views = rewrite(healthy(), "10.89.20.32", primary=c1)   # c2 now replicates c1: same zone, b1 has none
     topo = Topology(INVENTORY, views)
     assert topo.summary()["zone_violations"] == [dict(replica="redis-c2", primary="redis-c1", zone="zone-c")]
-    actions, _ = plan_recovery(topo)
+    actions, _unused = plan_recovery(topo)
     assert lines(actions) == ["CLUSTER REPLICATE redis-b1 on redis-c2 (was redis-c1)"]
 
 
@@ -145,7 +145,7 @@ def test_node_back_empty_rejoins_as_replica():
     views["redis-b2"] = "%s 10.89.20.22:6379@16379 myself,master - 0 0 0 connected\n" % ("f" * 40)
     views = rewrite(views, "10.89.20.22", flags="slave,fail")  # the others still know the old b2 id
     topo = Topology(INVENTORY, views)
-    actions, _ = plan_recovery(topo)
+    actions, _unused = plan_recovery(topo)
     assert [a["op"] for a in actions] == ["meet", "replicate"]
     assert actions[1]["node"] == "redis-b2" and actions[1]["primary"] == "redis-a1"
     assert b2_id
@@ -205,7 +205,7 @@ def test_no_promotion_of_a_copy_that_stopped_long_before_the_primary_died():
         return {"redis-b2": "slave_repl_offset:7\r\nmaster_link_down_since_seconds:%d\r\nserver_time_usec:%d\r\n"
                 % (down_since, (a1_last_pong_ms() + 30000) * 1000)}
     limit = 5000 * 10 + 10000
-    actions, _ = plan_recovery(Topology(INVENTORY, views, server_info=replica(2)), max_copy_gap_ms=limit)
+    actions, _unused = plan_recovery(Topology(INVENTORY, views, server_info=replica(2)), max_copy_gap_ms=limit)
     assert lines(actions) == ["CLUSTER FAILOVER FORCE on redis-b2 (replaces failed primary redis-a1)"]
     with pytest.raises(PlacementError, match=r"best replica redis-b2 stopped 6\d\.\d s before the primary was last heard "
                                              r"of \(limit 60 s"):

@@ -46,7 +46,7 @@ def test_rounds_continue_while_each_reveals_the_next_step_at_most_three(monkeypa
     assert pauses == [15] and executed == [FAILOVER, REPLICATE]
     assert result["plan"] == [str(FAILOVER), str(REPLICATE)]
     endless = [[REPLICATE]] * 5
-    result, _, executed = run(monkeypatch, endless)
+    result, _unused, executed = run(monkeypatch, endless)
     assert len(executed) == 3 and len(result["plan"]) == 4  # the 4th is planned, left for the next run
 
 
@@ -56,7 +56,7 @@ def test_check_mode_never_waits_nor_acts(monkeypatch):
 
 
 def test_a_failing_step_stops_with_the_plan_so_far(monkeypatch):
-    exc, _, executed = run(monkeypatch, [[REPLICATE]], fail_on=REPLICATE)
+    exc, _unused, executed = run(monkeypatch, [[REPLICATE]], fail_on=REPLICATE)
     assert isinstance(exc, Stopped) and "LOADING (re-run to continue" in str(exc)
     assert exc.result["plan"] == [str(REPLICATE)] and executed == []
 

@@ -77,7 +77,7 @@ def test_moves_reach_the_targets_and_are_stable():
     owned = {"a": set(range(0, 5461)), "b": set(range(5461, 10923)), "c": set(range(10923, 16384)), "d": set()}
     targets = balance_targets(list(owned), {k: len(v) for k, v in owned.items()})
     moves = plan_moves(owned, targets)
-    assert len(moves) == 4096 and all(dst == "d" for _, _, dst in moves)
+    assert len(moves) == 4096 and all(dst == "d" for _unused1, _unused2, dst in moves)
     for slot, src, dst in moves:
         owned[src].remove(slot)
         owned[dst].add(slot)
@@ -85,7 +85,7 @@ def test_moves_reach_the_targets_and_are_stable():
     again = balance_targets(list(owned), {k: len(v) for k, v in owned.items()})
     assert plan_moves(owned, again) == []
     groups = group_moves(moves)
-    assert [(src, len(slots)) for src, _, slots in groups] == [("a", 1365), ("b", 1366), ("c", 1365)]
+    assert [(src, len(slots)) for src, _unused, slots in groups] == [("a", 1365), ("b", 1366), ("c", 1365)]
     assert to_ranges(groups[0][2]) == [(4096, 5460)]  # donors give their highest slots: ranges stay whole
 
 
@@ -119,7 +119,7 @@ def test_add_plans_a_zone_separated_shard_and_4096_slots_each():
         (shard["replicas"][0], shard["node"], False)]
     assert set(plan["targets"].values()) == {4096} and len(plan["targets"]) == 4
     moves = moves_of(plan["actions"])
-    assert len(moves) == 4096 and {dst for _, _, dst in moves} == {shard["node"]}
+    assert len(moves) == 4096 and {dst for _unused1, _unused2, dst in moves} == {shard["node"]}
     text = render_all(plan["actions"])
     assert text[0] == "CLUSTER MEET 10.89.20.13 6379 (redis-a3 joins, via redis-a1)"
     # new hosts join, their replicas attach and sync, the shard is ready, then slots move
@@ -159,7 +159,7 @@ def test_remove_needs_whole_shards_and_three_primaries_left():
     topology = topology_with_slots(owned)
     plan = plan_reshard(topology, mode="remove", remove=["p4"])
     assert plan["targets"]["p4"] == 0 and len(moves_of(plan["actions"])) == 4096
-    assert {src for _, src, _ in moves_of(plan["actions"])} == {"p4"}
+    assert {src for _unused1, src, _unused2 in moves_of(plan["actions"])} == {"p4"}
     assert ops(plan, "forget") == [dict(op="forget", node="p4", node_id=topology.id_of["p4"], reset=True)]
     with pytest.raises(PlacementError, match="leaves 2 primaries"):
         plan_reshard(topology, mode="remove", remove=["p3", "p4"])

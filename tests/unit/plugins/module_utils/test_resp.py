@@ -46,7 +46,7 @@ def test_encode_is_resp2_with_lengths_in_bytes():
 
 
 def test_replies_of_every_kind_are_parsed_in_order():
-    conn, _ = connection(b"+OK\r\n-ERR wrong\r\n:42\r\n$5\r\nhello\r\n$-1\r\n*2\r\n$1\r\na\r\n*1\r\n:1\r\n*-1\r\n")
+    conn, _unused = connection(b"+OK\r\n-ERR wrong\r\n:42\r\n$5\r\nhello\r\n$-1\r\n*2\r\n$1\r\na\r\n*1\r\n:1\r\n*-1\r\n")
     replies = conn.pipeline([["A"]] * 7)
     assert replies == ["OK", "ERR wrong", 42, "hello", None, ["a", [1]], None]
     assert isinstance(replies[1], resp.ReplyError) and not isinstance(replies[0], resp.ReplyError)
@@ -55,7 +55,7 @@ def test_replies_of_every_kind_are_parsed_in_order():
 def test_all_commands_are_written_before_the_first_reply_is_read():
     conn, log = connection(b"+OK\r\n" * 3)
     conn.pipeline([["CLUSTER", "SETSLOT", s, "STABLE"] for s in range(3)])
-    assert [kind for kind, _ in log][:2] == ["send", "read"] and log[0][1].count(b"SETSLOT") == 3
+    assert [kind for kind, _unused in log][:2] == ["send", "read"] and log[0][1].count(b"SETSLOT") == 3
 
 
 def test_big_batches_are_written_in_chunks():
@@ -72,7 +72,7 @@ def test_binary_key_names_come_back_byte_for_byte():
 
 
 def test_a_closed_connection_is_an_error_not_a_hang():
-    conn, _ = connection(b"$10\r\nshort")
+    conn, _unused = connection(b"$10\r\nshort")
     with pytest.raises(resp.RespError, match="closed"):
         conn.pipeline([["GET", "k"]])
 

@@ -114,7 +114,7 @@ def test_check_mode_returns_the_plan_and_sends_no_mutating_command():
     result, calls = run_module(redis_cluster, dict(nodes=NODES), fresh_answer, check_mode=True, diff=True)
     assert result["changed"] is True and not result["failed"]
     assert len(result["plan"]) == 11 and result["plan"][5] == "CLUSTER ADDSLOTSRANGE 0 5460 on redis-a1"
-    assert not [c for c, _ in calls if any(m in command_of(c) for m in MUTATING)]
+    assert not [c for c, _unused in calls if any(m in command_of(c) for m in MUTATING)]
     assert result["diff"]["after"]["nodes"]["redis-b2"]["primary"] == "redis-a1"
     assert result["diff"]["before"]["nodes"]["redis-b2"]["role"] == "primary"
 
@@ -127,8 +127,8 @@ def test_healthy_cluster_changes_nothing():
 
 def test_secret_never_on_argv_nor_in_results():
     result, calls = run_module(redis_cluster, dict(nodes=NODES), fresh_answer, check_mode=True, diff=True)
-    assert all(SECRET not in " ".join(argv) for argv, _ in calls)
-    assert all(env == {"REDISCLI_AUTH": SECRET} for _, env in calls)
+    assert all(SECRET not in " ".join(argv) for argv, _unused in calls)
+    assert all(env == {"REDISCLI_AUTH": SECRET} for _unused, env in calls)
     assert SECRET not in json.dumps(result)
 
 
@@ -136,11 +136,11 @@ def test_bad_layout_fails_before_any_change():
     nodes = [dict(n, zone="zone-a") for n in NODES]
     result, calls = run_module(redis_cluster, dict(nodes=nodes), fresh_answer)
     assert result["failed"] and "all 6 nodes are in zone zone-a" in result["msg"]
-    assert not [c for c, _ in calls if any(m in command_of(c) for m in MUTATING)]
+    assert not [c for c, _unused in calls if any(m in command_of(c) for m in MUTATING)]
 
 
 def test_duplicate_names_are_refused():
-    result, _ = run_module(redis_cluster, dict(nodes=NODES + NODES[:1]), fresh_answer)
+    result, _unused = run_module(redis_cluster, dict(nodes=NODES + NODES[:1]), fresh_answer)
     assert result["failed"] and "unique" in result["msg"]
 
 
@@ -157,7 +157,7 @@ def test_info_flags_an_unreachable_node():
         if argv[argv.index("-h") + 1] == "10.89.20.32":
             return 1, "", "Could not connect to Redis at 10.89.20.32:6379: Connection refused"
         return healthy_answer(argv)
-    result, _ = run_module(redis_cluster_info, dict(nodes=NODES), answer)
+    result, _unused = run_module(redis_cluster_info, dict(nodes=NODES), answer)
     assert result["healthy"] is False
     assert any("redis-c2 unreachable" in p and "Connection refused" in p for p in result["problems"])
 
@@ -195,7 +195,7 @@ def test_recover_check_mode_plans_a_forced_failover_without_mutating():
     result, calls = run_module(redis_cluster_recover, dict(nodes=NODES), answer, check_mode=True)
     assert result["changed"] is True and not result["failed"], result
     assert result["plan"] == ["CLUSTER FAILOVER FORCE on redis-b2 (replaces failed primary redis-a1)"]
-    assert not [c for c, _ in calls if any(m in command_of(c) for m in MUTATING)]
+    assert not [c for c, _unused in calls if any(m in command_of(c) for m in MUTATING)]
     assert "redis-a1" in result["before"]["unreachable"]
 
 
@@ -268,7 +268,7 @@ def test_reshard_check_mode_plans_the_new_shard_without_mutating():
     assert "NEW SHARD primary redis-a3@zone-a replicas redis-b3@zone-b" in result["plan"]
     assert result["targets"] == {"redis-a1": 4096, "redis-b1": 4096, "redis-c1": 4096, "redis-a3": 4096}
     assert result["memory"][0]["node"] == "redis-a3"
-    assert not [c for c, _ in calls if any(m in command_of(c) for m in MUTATING + ("MIGRATE",))]
+    assert not [c for c, _unused in calls if any(m in command_of(c) for m in MUTATING + ("MIGRATE",))]
     assert SECRET not in json.dumps(result)
 
 
@@ -278,7 +278,7 @@ def test_reshard_refuses_to_move_a_big_bullmq_slot_in_pieces():
     result, calls = run_module(redis_cluster_reshard, args, busy_queue_answer, check_mode=True)
     assert result["failed"] and "slot 4100 (20000 keys, queue critical, on redis-a1)" in result["msg"]
     assert "redis_reshard_atomic_slot_keys" in result["msg"]
-    result, _ = run_module(redis_cluster_reshard, dict(args, atomic_slot_keys=20000), busy_queue_answer, check_mode=True)
+    result, _unused = run_module(redis_cluster_reshard, dict(args, atomic_slot_keys=20000), busy_queue_answer, check_mode=True)
     assert not result["failed"] and result["changed"]
 
 
@@ -289,12 +289,12 @@ def test_reshard_refuses_bad_parameters_before_touching_a_node():
     result, calls = run_module(redis_cluster_reshard, dict(nodes=NODES, mode="remove", remove=["redis-a1"]),
                                spare_answer)
     assert result["failed"] and "its replicas redis-b2 are not being removed" in result["msg"]
-    assert not [c for c, _ in calls if any(m in command_of(c) for m in MUTATING)]
+    assert not [c for c, _unused in calls if any(m in command_of(c) for m in MUTATING)]
 
 
 def test_reshard_on_a_balanced_cluster_changes_nothing():
     from ansible_collections.shardwise.redis.plugins.modules import redis_cluster_reshard
-    result, _ = run_module(redis_cluster_reshard, dict(nodes=NODES), spare_answer)
+    result, _unused = run_module(redis_cluster_reshard, dict(nodes=NODES), spare_answer)
     assert result["changed"] is False and result["plan"] == []
 
 
@@ -307,7 +307,7 @@ def test_cleanup_refuses_bad_parameters_before_touching_a_node():
 
 
 def test_info_lists_spare_nodes_and_allows_them_when_asked():
-    result, _ = run_module(redis_cluster_info, dict(nodes=NODES + NEW_NODES), spare_answer)
+    result, _unused = run_module(redis_cluster_info, dict(nodes=NODES + NEW_NODES), spare_answer)
     assert result["spare_nodes"] == ["redis-a3", "redis-b3"] and not result["healthy"]
-    result, _ = run_module(redis_cluster_info, dict(nodes=NODES + NEW_NODES, allow_spare=True), spare_answer)
+    result, _unused = run_module(redis_cluster_info, dict(nodes=NODES + NEW_NODES, allow_spare=True), spare_answer)
     assert result["healthy"], result["problems"]

@@ -28,7 +28,7 @@ def test_reply_and_the_password_only_in_the_environment():
 
 
 def test_error_replies_fail_naming_the_command():
-    result, _ = run_module(redis_command, dict(command=["BOGUS", "x"]), answer)
+    result, _unused = run_module(redis_command, dict(command=["BOGUS", "x"]), answer)
     assert result["failed"] and "BOGUS x on 127.0.0.1:6379 failed: ERR unknown command" in result["msg"]
 
 
