@@ -13,7 +13,7 @@ BIN := $(VENV)/bin
 CACHE := .cache
 COLLECTION_LINK := $(CACHE)/collections/ansible_collections/shardwise/redis
 APT_PACKAGES := podman runc netavark aardvark-dns iptables uidmap debootstrap openssh-client \
-                patchelf python3-venv ca-certificates curl
+                patchelf python3-venv ca-certificates curl shellcheck
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 ARCHIVE := $(CACHE)/redis-7.2.4-linux-x86_64.tar.gz
@@ -33,6 +33,9 @@ $(CACHE)/.deps-stamp: Makefile tools/lab/podman-setup.sh
 	  echo "deps: apt-get install $$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+	@command -v node >/dev/null && command -v npm >/dev/null || { \
+	  echo "deps: apt-get install nodejs npm (the docs/connect.md snippets run on Node.js)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; }
 	@tools/lab/podman-setup.sh
 	@touch $@
 
@@ -96,6 +99,10 @@ lint: venv
 	@$(BIN)/yamllint -s .
 	@$(BIN)/flake8 plugins tests tools
 	@$(BIN)/ansible-lint -q
+	@cd $(COLLECTION_LINK) && ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/$(CACHE)/collections \
+	  $(CURDIR)/$(BIN)/antsibull-docs lint-collection-docs --plugin-docs .
+	@$(BIN)/antsibull-changelog lint
+	@tools/ci/sanity.sh
 	@tools/ci/check-build.sh
 
 unit: venv

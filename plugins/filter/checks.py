@@ -62,6 +62,37 @@ def _number(value):
         return None
 
 
+def _address_problems(v):
+    """The announce address: an IP of this host (unless redis_bind says where Redis listens), not public
+    unless allowed."""
+    if v.get("redis_announce_ip"):
+        try:
+            ipaddress.ip_address(str(v.get("redis_announce_ip")))
+        except ValueError:
+            return ["redis_announce_ip is %r: it must be an IP address (the cluster bus announces it; a DNS "
+                    "name does not work there)" % v.get("redis_announce_ip")]
+    if "announce_address" not in v:
+        return []
+    try:
+        address = ipaddress.ip_address(str(v.get("announce_address")))
+    except ValueError:
+        return ["the announce address %r (from %s) is not an IP address: set redis_announce_ip"
+                % (v.get("announce_address"), v.get("announce_from"))]
+    problems = []
+    local = [str(a) for a in v.get("host_addresses") or []]
+    if local and not v.get("redis_bind") and str(address) not in local:
+        problems.append("the announce address %s (from %s) is not an address of this host (it has %s): set "
+                        "redis_announce_ip to the address the other nodes reach it on, or redis_bind to the "
+                        "local addresses Redis listens on when %s is a NAT address"
+                        % (address, v.get("announce_from"), ", ".join(local), address))
+    if address.is_global and not v.get("redis_allow_public_address"):
+        problems.append("the announce address %s (from %s) is public: Redis would listen and announce itself "
+                        "there. Set redis_announce_ip to the host's private address (the network the nodes "
+                        "share), or redis_allow_public_address: true if the nodes only reach each other over "
+                        "public addresses (keep redis_firewall on)" % (address, v.get("announce_from")))
+    return problems
+
+
 def server_input_problems(v):
     """v: the server role's variables (one host). Classes a well-typed value can still get wrong."""
     problems = []
@@ -94,20 +125,97 @@ def server_input_problems(v):
             isinstance(point, str) and re.match(r"^\s*[1-9][0-9]*\s+[1-9][0-9]*\s*$", point) for point in save):
         problems.append("redis_save is %r: it must be a list of \"<seconds> <changes>\" save points with whole "
                         "numbers above 0, e.g. [\"900 1\", \"300 10\"] ([] turns RDB snapshots off)" % (save,))
-    try:
-        ipaddress.ip_address(str(v.get("redis_announce_ip")))
-    except ValueError:
-        problems.append("redis_announce_ip is %r: it must be an IP address (the cluster bus announces it; a DNS "
-                        "name does not work there)" % v.get("redis_announce_ip"))
+    problems.extend(_address_problems(v))
+    problems.extend(_tls_problems(v))
+    problems.extend(config_extra_problems(v.get("redis_config_extra")))
+    return problems
+
+
+def _tls_problems(v):
+    """Bring-your-own certificates: every file given (on the controller, or on the host with
+    redis_tls_certs_on_host), the admin and metrics client pairs included; tls-auth-clients yes|optional."""
+    problems = []
+    if "redis_tls_auth_clients" in v and v.get("redis_tls_auth_clients") not in ("yes", "optional"):
+        problems.append("redis_tls_auth_clients is %r: use \"yes\" (every client presents a certificate) or "
+                        "\"optional\" (quote both: a bare yes is a boolean in YAML)" % (v.get("redis_tls_auth_clients"),))
+    byo, on_host = bool(v.get("redis_tls_ca_cert_src")), bool(v.get("redis_tls_certs_on_host"))
+    if on_host and not byo:
+        problems.append("redis_tls_certs_on_host is true but redis_tls_ca_cert_src is empty: name the host paths of "
+                        "the CA certificate (redis_tls_ca_cert_src), the node's certificate and key "
+                        "(redis_tls_cert_src, redis_tls_key_src) and the client pairs (redis_tls_client_certs_src)")
+    if not byo:
+        return problems
+    clients = v.get("redis_tls_client_certs_src")
+    if not isinstance(clients, dict):
+        return problems + ["redis_tls_client_certs_src is %r: it must be a mapping of ACL user to {cert, key}"
+                           % (clients,)]
     files = [("redis_tls_%s_src" % k, v.get("redis_tls_%s_src" % k)) for k in ("ca_cert", "cert", "key")]
-    for user, pair in sorted((v.get("redis_tls_client_certs_src") or {}).items()):
+    needed = [str(v.get("redis_admin_user") or "admin"), "metrics"]
+    for user in needed + sorted(u for u in clients if u not in needed):
+        pair = clients.get(user) if isinstance(clients.get(user), dict) else {}
         for part in ("cert", "key"):
-            files.append(("redis_tls_client_certs_src.%s.%s" % (user, part), (pair or {}).get(part)))
-    if v.get("redis_tls_ca_cert_src"):
-        for name, path in files:
-            if not path or not os.path.isfile(str(path)):
-                problems.append("%s is %r: no such file on the controller; with redis_tls_ca_cert_src set, every "
-                                "certificate and key must be given" % (name, path))
+            files.append(("redis_tls_client_certs_src.%s.%s" % (user, part), pair.get(part)))
+    where = "on the hosts (redis_tls_certs_on_host)" if on_host else "on the controller"
+    for name, path in files:
+        if not path:
+            problems.append("%s is not set: with redis_tls_ca_cert_src set, the node's certificate and key and the "
+                            "client pairs of the %s and metrics users are needed too, e.g. redis_tls_client_certs_src: "
+                            "{%s: {cert: ..., key: ...}, metrics: {cert: ..., key: ...}}" % (name, needed[0], needed[0]))
+        elif not on_host and not os.path.isfile(str(path)):
+            problems.append("%s is %r: no such file %s" % (name, path, where))
+    return problems
+
+
+# redis.conf directives the server role writes itself (each from its redis_* variable), and those that would
+# undo what it guarantees: include (anything), rename-command (the runbooks' commands), user (ACL users live
+# in the aclfile), enable-*-command and enable-protected-configs (closed on purpose).
+OWNED_DIRECTIVES = frozenset("""
+aclfile active-defrag-cycle-max active-defrag-cycle-min active-defrag-ignore-bytes active-defrag-threshold-lower
+active-defrag-threshold-upper activedefrag always-show-logo aof-load-truncated aof-timestamp-enabled
+aof-use-rdb-preamble appenddirname appendfilename appendfsync appendonly auto-aof-rewrite-min-size
+auto-aof-rewrite-percentage bind client-output-buffer-limit cluster-allow-reads-when-down
+cluster-allow-replica-migration cluster-announce-hostname cluster-announce-ip cluster-config-file cluster-enabled
+cluster-migration-barrier cluster-node-timeout cluster-ping-interval cluster-preferred-endpoint-type
+cluster-replica-validity-factor cluster-require-full-coverage daemonize databases dbfilename dir disable-thp
+hash-max-listpack-entries hash-max-listpack-value io-threads latency-monitor-threshold lazyfree-lazy-eviction
+lazyfree-lazy-expire lazyfree-lazy-server-del lazyfree-lazy-user-del list-max-listpack-size logfile loglevel
+masterauth masteruser maxclients maxmemory maxmemory-policy min-replicas-max-lag min-replicas-to-write pidfile port
+protected-mode rdbchecksum rdbcompression repl-backlog-size repl-diskless-sync replica-announce-ip
+replica-lazy-flush replica-read-only replica-serve-stale-data save set-max-listpack-entries set-max-listpack-value
+set-proc-title slowlog-log-slower-than slowlog-max-len stop-writes-on-bgsave-error supervised tcp-backlog
+tcp-keepalive timeout tls-auth-clients tls-ca-cert-file tls-cert-file tls-ciphers tls-ciphersuites tls-cluster
+tls-key-file tls-port tls-prefer-server-ciphers tls-protocols tls-replication tls-session-cache-timeout
+tls-session-caching zset-max-listpack-entries zset-max-listpack-value
+cluster-announce-port cluster-announce-tls-port cluster-announce-bus-port cluster-port replica-announce-port
+tls-ca-cert-dir tls-client-cert-file tls-client-key-file tls-key-file-pass tls-client-key-file-pass
+tls-dh-params-file unixsocket unixsocketperm requirepass masterauth replicaof slaveof
+include rename-command user enable-debug-command enable-module-command enable-protected-configs
+""".split())
+DIRECTIVE = re.compile(r"^[a-z][a-z0-9-]*$")
+
+
+def config_extra_problems(extra):
+    """redis_config_extra: {directive: value or [values]}; owned or unsafe directives and values that would
+    break the file (line breaks, control characters) are refused."""
+    if extra is None or extra == {}:
+        return []
+    if not isinstance(extra, dict):
+        return ["redis_config_extra is %r: it must be a mapping of redis.conf directive to value" % (extra,)]
+    problems = []
+    for directive, value in sorted(extra.items(), key=lambda item: str(item[0])):
+        name = str(directive)
+        if not DIRECTIVE.match(name):
+            problems.append("redis_config_extra: %r is not a redis.conf directive name (lower case, digits and -)"
+                            % (directive,))
+        elif name in OWNED_DIRECTIVES:
+            problems.append("redis_config_extra: %s is set by the collection (use its redis_* variable; see the "
+                            "server role's README) or is refused on purpose; remove it from redis_config_extra"
+                            % name)
+        values = value if isinstance(value, list) else [value]
+        for one in values:
+            if one is None or isinstance(one, (dict, list)) or re.search(r"[\x00-\x1f\x7f]", str(one)):
+                problems.append("redis_config_extra: %s has the value %r: use a string, number or boolean on one "
+                                "line (a list repeats the directive)" % (name, one))
     return problems
 
 

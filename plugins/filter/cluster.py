@@ -7,17 +7,48 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ipaddress
+import socket
+
 from ansible.errors import AnsibleFilterError
 from ansible_collections.shardwise.redis.plugins.module_utils.placement import PlacementError, plan_layout
 
 
+def node_address(name, hostvars_of_node, resolve=socket.getaddrinfo):
+    """The address a node is announced on: redis_announce_ip, else ansible_host, else the inventory name; a DNS
+    name is resolved here (IPv4 first), because CLUSTER MEET and cluster-announce-ip take IP addresses only."""
+    if hostvars_of_node.get("redis_announce_ip"):
+        source, value = "redis_announce_ip", str(hostvars_of_node.get("redis_announce_ip"))
+    elif hostvars_of_node.get("ansible_host"):
+        source, value = "ansible_host", str(hostvars_of_node.get("ansible_host"))
+    else:
+        source, value = "its inventory name", name
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        pass
+    if source == "redis_announce_ip":
+        raise AnsibleFilterError("%s: redis_announce_ip is %r, not an IP address: the cluster bus announces IP "
+                                 "addresses only; set it to the node's address" % (name, value))
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            found = resolve(value, None, family, socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError):
+            continue
+        if found:
+            return str(found[0][4][0])
+    raise AnsibleFilterError("%s: %s %r is not an IP address and does not resolve on the controller; set "
+                             "redis_announce_ip (host_vars) to the address the other nodes reach it on"
+                             % (name, source, value))
+
+
 def cluster_nodes(hosts, hostvars):
-    """Inventory host names -> [{name, host, port, zone}] for the cluster modules."""
+    """Inventory host names -> [{name, host, port, zone}] for the cluster modules (host: an IP address)."""
     nodes = []
     for name in hosts:
         hv = hostvars[name]
-        nodes.append(dict(name=name, host=str(hv.get("redis_announce_ip") or hv.get("ansible_host") or name),
-                          port=int(hv.get("redis_port", 6379)), zone=hv.get("redis_zone")))
+        nodes.append(dict(name=name, host=node_address(name, hv), port=int(hv.get("redis_port", 6379)),
+                          zone=hv.get("redis_zone")))
     return nodes
 
 

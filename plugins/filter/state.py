@@ -25,10 +25,13 @@ def _mode(mode):
 
 
 def file_differs(state, path, src=None, content=None, owner=None, group=None, mode=None, kind="file", target=None,
-                 same_as=None):
+                 same_as=None, src_remote=False):
     """True unless `path` on the host is a `kind` (file, directory, link) with this owner, group and mode
     (each only when given), the content of controller file `src`, of the string `content` or of the host file
-    `same_as` (read in the same state), or the link `target`."""
+    `same_as` (read in the same state), or the link `target`. With `src_remote`, `src` is a host file (as
+    `same_as`), as for a copy task with remote_src."""
+    if src_remote and src is not None:
+        src, same_as = None, src
     try:
         now = (state or {}).get("files", {}).get(path)
     except AttributeError:

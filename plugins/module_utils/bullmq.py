@@ -56,7 +56,14 @@ FINISHED_STATES = ("completed", "failed")
 
 
 def queue_base(prefix, queue):
-    """Key base of a queue: '<prefix>:{<queue>}:<queue>:' (job ids and state names follow it)."""
+    """Key base of a queue (job ids and state names follow it). BullMQ keys are <prefix>:<queue name>:<type>,
+    and in cluster mode the hash tag sits in one of the two:
+    - in the queue name, as most Node.js apps do (prefix bull, queue '{critical}'): 'bull:{critical}:';
+    - in the prefix (prefix 'bull:{critical}', queue 'critical', as the Python tests here do):
+      'bull:{critical}:critical:'.
+    A configured name with braces is taken as the first kind, a plain name as the second."""
+    if "{" in queue and "}" in queue.split("{", 1)[1]:
+        return "%s:%s:" % (prefix, queue)
     return "%s:{%s}:%s:" % (prefix, queue, queue)
 
 
@@ -66,7 +73,7 @@ def queue_key(prefix, queue, suffix):
 
 
 def queue_name(base):
-    """'bull:{critical}:critical:' -> 'critical'."""
+    """'bull:{critical}:critical:' -> 'critical', 'bull:{critical}:' -> '{critical}' (queue_base's inverse)."""
     return base[:-1].rsplit(":", 1)[-1] if base.endswith(":") else base
 
 

@@ -54,9 +54,11 @@ def test_shared_inputs_have_one_home():
             assert not set(load("roles", role, "defaults", "main.yml")) & set(COMMON), role
     pattern = re.compile(r"\b(%s)\s*\|\s*default\(" % "|".join(COMMON))
     for folder in ("roles", "playbooks"):
-        for base, _, files in os.walk(os.path.join(ROOT, folder)):
+        for base, _unused, files in os.walk(os.path.join(ROOT, folder)):
             for name in files:
-                if name.endswith((".yml", ".j2")):
+                # cluster_hosts.yml runs before any role (so before the common role's defaults): it
+                # defaults the group where it reads it, as a hosts: line would.
+                if name.endswith((".yml", ".j2")) and name != "cluster_hosts.yml":
                     with open(os.path.join(base, name)) as fh:
                         # hosts: is read before any role default exists: a play may default the group there
                         body = "\n".join(line for line in fh.read().splitlines() if not line.lstrip().startswith("hosts:"))

@@ -14,9 +14,13 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 GOOD = {user: "unit-%s-Pw-4f9a2c77" % user for user in ("admin", "worker", "api", "metrics", "replication", "cakey")}
 
 
-def inventory(tmp_path, zones=("a", "a", "b", "b", "c", "c"), **overrides):
-    hosts = {"n%d" % i: {"redis_zone": "zone-" + z} if z else {} for i, z in enumerate(zones)}
+def inventory(tmp_path, zones=("a", "a", "b", "b", "c", "c"), address="127.0.0.%d", **overrides):
+    """Six hosts on the local connection, each with its own address (ansible_host); Redis would listen on
+    127.0.0.1 only (redis_bind), so the addresses need not be this machine's."""
+    hosts = {"n%d" % i: dict({"redis_zone": "zone-" + z} if z else {}, ansible_host=address % (i + 1) if "%" in address else address)
+             for i, z in enumerate(zones)}
     group_vars = {
+        "redis_bind": ["127.0.0.1"],
         "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
         "redis_install_method": "archive", "redis_archive_src": "/nonexistent.tar.gz",
         "redis_maxmemory_mb": 256,
@@ -35,7 +39,7 @@ def run(inv):
     proc = subprocess.run(
         [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inv, "--check",
          os.path.join(ROOT, "playbooks", "site.yml")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     return proc.returncode, proc.stdout + proc.stderr
 
 
@@ -59,12 +63,24 @@ def run(inv):
      "redis_source_version is 7.2.4, which lacks the fixes for CVE-2024-31449, CVE-2024-46981 and CVE-2025-49844"),
     ("wrong type", ("a", "a", "b", "b", "c", "c"), {"redis_maxclients": "lots"},
      "argument 'redis_maxclients' is of type str"),
-    ("wrong choice", ("a", "a", "b", "b", "c", "c"), {"redis_exporter_install_method": "docker"},
-     "redis_exporter_install_method"),
+    ("wrong choice", ("a", "a", "b", "b", "c", "c"), {"redis_metrics_exporter_install_method": "docker"},
+     "redis_metrics_exporter_install_method"),
     ("eviction", ("a", "a", "b", "b", "c", "c"), {"redis_maxmemory_policy": "allkeys-lru"},
      "redis_maxmemory_policy is allkeys-lru: BullMQ needs noeviction"),
     ("same address", ("a", "a", "b", "b", "c", "c"), {"redis_announce_ip": "10.0.0.9"},
      "hosts n0, n1, n2, n3, n4, n5 share the address 10.0.0.9:6379"),
+    ("owned directive", ("a", "a", "b", "b", "c", "c"), {"redis_config_extra": {"maxmemory": "1gb", "notify-keyspace-events": "Ex"}},
+     "redis_config_extra: maxmemory is set by the collection"),
+    ("unsafe directive", ("a", "a", "b", "b", "c", "c"), {"redis_config_extra": {"rename-command": "CONFIG x"}},
+     "redis_config_extra: rename-command is set by the collection"),
+    ("directive value", ("a", "a", "b", "b", "c", "c"), {"redis_config_extra": {"lfu-log-factor": "10\nport 6380"}},
+     "redis_config_extra: lfu-log-factor has the value"),
+    ("tls auth", ("a", "a", "b", "b", "c", "c"), {"redis_tls_auth_clients": "no"}, "redis_tls_auth_clients must be one of"),
+    ("byo without client certs", ("a", "a", "b", "b", "c", "c"),
+     {"redis_tls_ca_cert_src": "/etc/hostname", "redis_tls_cert_src": "/etc/hostname", "redis_tls_key_src": "/etc/hostname"},
+     "redis_tls_client_certs_src.admin.cert is not set"),
+    ("certs on host without sources", ("a", "a", "b", "b", "c", "c"), {"redis_tls_certs_on_host": True},
+     "redis_tls_certs_on_host is true but redis_tls_ca_cert_src is empty"),
     ("zone spelling", ("a", "a", "b", "b", "c", "C"), {}, "redis_zone values zone-C, zone-c differ only in case"),
     ("bad method", ("a", "a", "b", "b", "c", "c"), {"redis_install_method": "docker"}, "redis_install_method must be one of"),
     ("memory", ("a", "a", "b", "b", "c", "c"), {"redis_maxmemory_mb": 10 ** 9}, "lower redis_maxmemory_mb"),
@@ -89,3 +105,49 @@ def test_accepted_risks_pass_preflight(tmp_path):
                             redis_min_replicas_to_write=1, redis_cluster_accept_write_stalls=True))
     assert "would hold" not in out and "must be below redis_cluster_replicas" not in out, out[-3000:]
     assert "Check min-replicas-to-write leaves writes available" in out
+
+
+def test_dns_name_that_does_not_resolve(tmp_path):
+    """ansible_host as a DNS name is resolved on the controller (CLUSTER MEET takes IP addresses only);
+    one that does not resolve is refused naming redis_announce_ip."""
+    rc, out = run(inventory(tmp_path, address="redis-%d.shardwise.invalid"))
+    assert rc != 0, out[-2000:]
+    assert "ansible_host 'redis-1.shardwise.invalid' is not an IP address and does not resolve on the controller" in out
+    assert "set redis_announce_ip" in out
+    assert "shardwise.redis.kernel : Set Redis sysctls" not in out
+
+
+def test_dns_name_is_resolved(tmp_path):
+    """A name that resolves (localhost here) becomes its IP address: the hosts then share it, and the shared
+    address is what preflight reports, not the name."""
+    rc, out = run(inventory(tmp_path, address="localhost"))
+    assert rc != 0, out[-2000:]
+    assert "share the address 127.0.0.1:6379" in out, out[-3000:]
+
+
+def test_address_must_be_on_the_host_and_private(tmp_path):
+    """Without redis_bind, Redis listens on the announce address: one this host does not have, or a public
+    one, is refused before any change."""
+    rc, out = run(inventory(tmp_path, address="198.51.100.%d", redis_bind=[]))
+    assert rc != 0, out[-2000:]
+    assert "the announce address 198.51.100.1 (from ansible_host '198.51.100.1') is not an address of this host" in out
+    rc, out = run(inventory(tmp_path, address="8.8.4.%d", redis_bind=[]))
+    assert rc != 0, out[-2000:]
+    assert "the announce address 8.8.4.1 (from ansible_host '8.8.4.1') is public" in out
+    assert "redis_allow_public_address" in out
+
+
+def test_lost_pki_folder_is_refused(tmp_path):
+    """A host that already runs with a CA, and a controller PKI folder without it (a scheduler's fresh
+    checkout): preflight refuses to make a new CA unless redis_tls_pki_new_ca is set."""
+    conf = tmp_path / "etc-redis"
+    (conf / "tls").mkdir(parents=True)
+    (conf / "tls" / "ca.crt").write_text("-----BEGIN CERTIFICATE-----\nrunning CA\n-----END CERTIFICATE-----\n")
+    pki = tmp_path / "empty-pki"
+    rc, out = run(inventory(tmp_path, redis_conf_dir=str(conf), redis_tls_pki_dir=str(pki)))
+    assert rc != 0, out[-2000:]
+    assert "runs with a CA certificate (%s/tls/ca.crt) that is not in redis_tls_pki_dir" % conf in out, out[-3000:]
+    assert "redis_tls_pki_new_ca=true" in out
+    assert not pki.exists()
+    rc, out = run(inventory(tmp_path, redis_conf_dir=str(conf), redis_tls_pki_dir=str(pki), redis_tls_pki_new_ca=True))
+    assert "is not in redis_tls_pki_dir" not in out, out[-3000:]

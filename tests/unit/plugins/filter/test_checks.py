@@ -1,6 +1,11 @@
 """acl_password_problems: every class of bad password is named with its variable, never shown."""
+import os
+import re
+
 from ansible_collections.shardwise.redis.plugins.filter.checks import (
-    acl_password_problems, cluster_input_problems, server_input_problems)
+    OWNED_DIRECTIVES, acl_password_problems, cluster_input_problems, config_extra_problems, server_input_problems)
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
 
 
 def users(**passwords):
@@ -73,7 +78,23 @@ def test_each_bad_server_input_is_named():
         (dict(redis_announce_ip="redis-a1.example.com"), "redis_announce_ip is 'redis-a1.example.com': it must be an IP"),
         (dict(redis_tls_ca_cert_src="/nonexistent/ca.crt"), "redis_tls_ca_cert_src is '/nonexistent/ca.crt': no such file"),
         (dict(redis_tls_ca_cert_src=__file__, redis_tls_cert_src=__file__, redis_tls_key_src=__file__,
-              redis_tls_client_certs_src={"admin": {"cert": __file__}}), "redis_tls_client_certs_src.admin.key is None"),
+              redis_tls_client_certs_src={"admin": {"cert": __file__}}), "redis_tls_client_certs_src.admin.key is not set"),
+        (dict(redis_tls_ca_cert_src=__file__, redis_tls_cert_src=__file__, redis_tls_key_src=__file__),
+         "redis_tls_client_certs_src.metrics.cert is not set"),
+        (dict(redis_tls_ca_cert_src=__file__, redis_tls_cert_src=__file__, redis_tls_key_src=__file__,
+              redis_tls_client_certs_src=["admin"]), "redis_tls_client_certs_src is ['admin']: it must be a mapping"),
+        (dict(redis_tls_certs_on_host=True), "redis_tls_certs_on_host is true but redis_tls_ca_cert_src is empty"),
+        (dict(redis_tls_auth_clients=True), "redis_tls_auth_clients is True: use \"yes\""),
+        (dict(redis_config_extra={"appendfsync": "always"}), "redis_config_extra: appendfsync is set by the collection"),
+        (dict(redis_config_extra={"include": "/tmp/x.conf"}), "redis_config_extra: include is set by the collection"),
+        (dict(redis_config_extra={"Bad Name": 1}), "redis_config_extra: 'Bad Name' is not a redis.conf directive"),
+        (dict(redis_config_extra={"lfu-log-factor": {"a": 1}}), "redis_config_extra: lfu-log-factor has the value"),
+        (dict(redis_config_extra="notify-keyspace-events Ex"), "redis_config_extra is 'notify-keyspace-events Ex'"),
+        (dict(announce_address="10.9.9.9", announce_from="ansible_host '10.9.9.9'", host_addresses=["10.0.1.11"]),
+         "the announce address 10.9.9.9 (from ansible_host '10.9.9.9') is not an address of this host (it has 10.0.1.11)"),
+        (dict(announce_address="203.0.113.300", announce_from="x"), "the announce address '203.0.113.300' (from x) is not an IP"),
+        (dict(announce_address="8.8.8.8", announce_from="ansible_host '8.8.8.8'", host_addresses=["8.8.8.8"]),
+         "the announce address 8.8.8.8 (from ansible_host '8.8.8.8') is public"),
     ]
     for change, message in cases:
         problems = server_input_problems(dict(GOOD_SERVER, **change))
@@ -88,3 +109,24 @@ def test_cluster_inputs_same_address_and_zone_spelling():
     assert "hosts a1, a2 share the address 10.0.1.11:6379" in problems[0]
     assert "redis_zone values Zone-A, zone-a differ only in case" in problems[1]
     assert cluster_input_problems([dict(n, host="10.0.%d.1" % i, zone="z%d" % i) for i, n in enumerate(nodes)]) == []
+
+
+def test_addresses_accepted():
+    """An announce address on the host, a NAT address with redis_bind, and an allowed public address pass."""
+    ok = dict(GOOD_SERVER, announce_address="10.0.1.11", announce_from="ansible_host '10.0.1.11'",
+              host_addresses=["10.0.1.11", "192.168.7.2"])
+    assert server_input_problems(ok) == []
+    assert server_input_problems(dict(ok, announce_address="10.9.9.9", redis_bind=["10.0.1.11"])) == []
+    assert server_input_problems(dict(ok, announce_address="8.8.8.8", host_addresses=["8.8.8.8"],
+                                      redis_allow_public_address=True)) == []
+
+
+def test_config_extra_accepted_and_owned_directives_cover_the_template():
+    """Directives the collection does not own pass (lists and booleans too); every directive redis.conf.j2
+    writes is owned, so redis_config_extra can never set one twice."""
+    assert config_extra_problems({"notify-keyspace-events": "Ex", "lfu-log-factor": 10, "jemalloc-bg-thread": True,
+                                  "latency-tracking-info-percentiles": ["50 99 99.9"]}) == []
+    with open(os.path.join(ROOT, "roles", "server", "templates", "redis.conf.j2")) as fh:
+        written = set(re.findall(r"(?m)^([a-z][a-z0-9-]+) ", fh.read()))
+    assert len(written) > 80
+    assert written <= OWNED_DIRECTIVES, sorted(written - OWNED_DIRECTIVES)

@@ -3,6 +3,7 @@ import json
 
 from ansible_collections.shardwise.redis.plugins.module_utils.bullmq import queue_base, queue_depths, queue_key, queue_name, queue_slot
 from ansible_collections.shardwise.redis.plugins.module_utils.cli import RedisCli
+from ansible_collections.shardwise.redis.plugins.module_utils.slots import slot_of
 from ansible_collections.shardwise.redis.plugins.module_utils.topology import Topology
 
 from lab_capture import ADDR, INVENTORY, healthy_views
@@ -12,6 +13,11 @@ def test_key_layout():
     assert queue_base("bull", "critical") == "bull:{critical}:critical:"
     assert queue_key("bull", "critical", "wait") == "bull:{critical}:critical:wait"
     assert queue_name("bull:{critical}:critical:") == "critical"
+    # Node.js apps mostly put the hash tag in the queue name: new Queue('{critical}', {prefix: 'bull'})
+    assert queue_base("bull", "{critical}") == "bull:{critical}:"
+    assert queue_key("bull", "{critical}", "wait") == "bull:{critical}:wait"
+    assert queue_name("bull:{critical}:") == "{critical}"
+    assert queue_slot("bull", "{critical}") == queue_slot("bull", "critical") == slot_of("critical")
     assert queue_slot("bull", "critical") == 8090 and queue_slot("other", "critical") == 8090
 
 
@@ -26,5 +32,5 @@ def test_depths_are_read_from_the_owning_primary_in_one_pipe():
     depths = queue_depths(cli, Topology(INVENTORY, healthy_views()), "bull", ["critical", "low"])
     assert depths["critical"]["wait"] == 3 and depths["critical"]["failed"] == 0 and len(depths["critical"]) == 8
     # critical hashes to slot 8090 (b1: 5461-10922), low to 15214 (c1: 10923-16383); one redis-cli each
-    assert [host for host, _ in calls] == [ADDR["redis-b1"], ADDR["redis-c1"]]
+    assert [host for host, _unused in calls] == [ADDR["redis-b1"], ADDR["redis-c1"]]
     assert "bull:{low}:low:waiting-children" in calls[1][1]

@@ -1,0 +1,116 @@
+"""Run the snippets of docs/connect.md, unchanged, against the TLS cluster.
+
+Usage: connect_snippets.py PKI_DIR WORK_DIR HOST [HOST ...]
+Passwords come from REDIS_API_PASSWORD and REDIS_WORKER_PASSWORD. The snippets are the fenced blocks that
+follow a `<!-- snippet: PATH -->` line; they are written to WORK_DIR/PATH. For Node.js (BullMQ 5 on ioredis,
+tests/integration/node/package.json) and then Python (bullmq on redis-py): a worker runs as user worker, a
+producer adds JOBS jobs as user api, and every job must complete, none fail. Counts are read from the
+queue's completed set with the api user. Exits 1 on any failure; never prints a secret.
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+from tls_client import sync_cluster
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+JOBS = 40
+QUEUE_KEY = "bull:{critical}:"
+
+
+def snippets(path):
+    with open(path) as fh:
+        text = fh.read()
+    found = re.findall(r"<!-- snippet: (\S+) -->\n```[a-z]*\n(.*?)\n```", text, re.S)
+    if len(found) < 4:
+        sys.exit("FAIL docs/connect.md: expected 4 snippets, found %d" % len(found))
+    return found
+
+
+def environment(pki, hosts, user):
+    env = dict(os.environ, REDIS_NODES=",".join("%s:6379" % h for h in hosts), REDIS_CA_FILE=os.path.join(pki, "ca.crt"),
+               REDIS_CERT_FILE=os.path.join(pki, "clients", user + ".crt"),
+               REDIS_KEY_FILE=os.path.join(pki, "clients", user + ".key"), REDIS_USER=user,
+               REDIS_PASSWORD=os.environ["REDIS_%s_PASSWORD" % user.upper()], JOBS=str(JOBS))
+    return env
+
+
+def finished(reader):
+    return reader.zcard(QUEUE_KEY + "completed"), reader.zcard(QUEUE_KEY + "failed")
+
+
+def wait_for(reader, before, label):
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        done, failed = finished(reader)
+        if done - before[0] >= JOBS or failed > before[1]:
+            break
+        time.sleep(0.5)
+    done, failed = finished(reader)
+    waiting = reader.llen(QUEUE_KEY + "wait")
+    ok = done - before[0] == JOBS and failed == before[1]
+    print("%s %s: %d jobs added, %d completed, %d failed, %d waiting"
+          % ("PASS" if ok else "FAIL", label, JOBS, done - before[0], failed - before[1], waiting))
+    return ok
+
+
+def run(label, worker_argv, producer_argv, cwd, pki, hosts, reader, worker_env=None):
+    before = finished(reader)
+    worker = subprocess.Popen(worker_argv, cwd=cwd, env=dict(environment(pki, hosts, "worker"), **(worker_env or {})),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        try:
+            producer = subprocess.run(producer_argv, cwd=cwd, env=environment(pki, hosts, "api"), stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True, timeout=120, check=False)
+            said, ok = producer.stdout, producer.returncode == 0
+        except subprocess.TimeoutExpired as exc:
+            said, ok = "TIMEOUT after 120 s: %s" % (exc.output or ""), False
+        print("  producer: %s" % said.strip().replace("\n", " | ")[-600:])
+        ok = ok and wait_for(reader, before, label)
+        if not ok:
+            print("FAIL %s: the producer did not finish" % label)
+    finally:
+        worker.terminate()
+        try:
+            out, _unused = worker.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            out, _unused = worker.communicate()
+    lines = out.strip().splitlines()
+    print("  worker: %d lines, last: %s" % (len(lines), lines[-1][-200:] if lines else "-"))
+    return ok
+
+
+def main(pki, work, hosts):
+    pki, work = os.path.abspath(pki), os.path.abspath(work)
+    if os.path.isdir(work):
+        shutil.rmtree(work)
+    for path, body in snippets(os.path.join(TOP, "docs", "connect.md")):
+        target = os.path.join(work, path)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "w") as fh:
+            fh.write(body + "\n")
+    node_dir = os.path.join(work, "node")
+    for name in ("package.json", "package-lock.json"):
+        shutil.copy(os.path.join(TOP, "tests", "integration", "node", name), node_dir)
+    npm = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--cache", os.path.join(TOP, ".cache", "npm")],
+                         cwd=node_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600, check=False)
+    if npm.returncode != 0:
+        print(npm.stdout[-2000:])
+        return 1
+    reader = sync_cluster(pki, hosts, "api")
+    node_ok = run("Node.js BullMQ 5 + ioredis (docs/connect.md)", ["node", "worker.mjs"], ["node", "producer.mjs"],
+                  node_dir, pki, hosts, reader)
+    python_dir = os.path.join(work, "python")
+    python_ok = run("Python bullmq + redis-py (docs/connect.md)", [sys.executable, "app.py"], [sys.executable, "app.py"],
+                    python_dir, pki, hosts, reader, worker_env=dict(ROLE="worker", SECONDS="60"))
+    return 0 if node_ok and python_ok else 1
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 4:
+        sys.exit(__doc__)
+    sys.exit(main(sys.argv[1], sys.argv[2], sys.argv[3:]))
