@@ -105,6 +105,10 @@ def test_accepted_risks_pass_preflight(tmp_path):
                             redis_min_replicas_to_write=1, redis_cluster_accept_write_stalls=True))
     assert "would hold" not in out and "must be below redis_cluster_replicas" not in out, out[-3000:]
     assert "Check min-replicas-to-write leaves writes available" in out
+    # These hosts have no Redis yet: check mode stops after preflight, says what a real run does, exits 0.
+    assert rc == 0, out[-3000:]
+    assert "Check mode: n0 has no Redis yet" in " ".join(out.split())
+    assert "shardwise.redis.kernel : Set Redis sysctls" not in out
 
 
 def test_dns_name_that_does_not_resolve(tmp_path):
