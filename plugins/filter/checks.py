@@ -93,6 +93,37 @@ def _address_problems(v):
     return problems
 
 
+def _disk_problems(v):
+    """The filesystem holding redis_data_dir (the longest mount point above it, from ansible_mounts) must hold
+    the RDB, the AOF (up to twice the dataset before a rewrite) and the copy a BGSAVE or rewrite writes next
+    to them: a size of redis_data_disk_size_ratio x maxmemory and at least maxmemory free."""
+    if not v.get("redis_data_disk_check", True) or not v.get("mounts"):
+        return []
+    path = str(v.get("redis_data_dir") or "/").rstrip("/") + "/"
+    mounts = [m for m in v["mounts"] if isinstance(m, dict) and m.get("size_total")
+              and path.startswith(str(m.get("mount", "")).rstrip("/") + "/")]
+    maxmemory = _number(v.get("redis_maxmemory_mb"))
+    ratio = _number(v.get("redis_data_disk_size_ratio"))
+    if not mounts or maxmemory is None or ratio is None:
+        return []
+    mount = max(mounts, key=lambda m: len(str(m["mount"])))
+    need_total = ratio * maxmemory * 1024 * 1024
+    gib = float(1 << 30)
+    problems = []
+    if mount["size_total"] < need_total:
+        problems.append("%s (on %s) is %.1f GiB: with maxmemory %d MB it needs %.1f GiB (redis_data_disk_size_ratio %g "
+                        "x maxmemory, for the RDB, the AOF and the copy a save or rewrite writes). Give %s a larger "
+                        "disk, lower redis_maxmemory_mb, or set redis_data_disk_check: false to run anyway"
+                        % (v.get("redis_data_dir"), mount["mount"], mount["size_total"] / gib, maxmemory,
+                           need_total / gib, ratio, v.get("redis_data_dir")))
+    elif mount.get("size_available", need_total) < maxmemory * 1024 * 1024:
+        problems.append("%s (on %s) has %.1f GiB free: a save or AOF rewrite of a full node (maxmemory %d MB) needs "
+                        "%.1f GiB. Free space on %s, lower redis_maxmemory_mb, or set redis_data_disk_check: false "
+                        "to run anyway" % (v.get("redis_data_dir"), mount["mount"], mount["size_available"] / gib,
+                                           maxmemory, maxmemory / 1024.0, mount["mount"]))
+    return problems
+
+
 def server_input_problems(v):
     """v: the server role's variables (one host). Classes a well-typed value can still get wrong."""
     problems = []
@@ -126,6 +157,7 @@ def server_input_problems(v):
         problems.append("redis_save is %r: it must be a list of \"<seconds> <changes>\" save points with whole "
                         "numbers above 0, e.g. [\"900 1\", \"300 10\"] ([] turns RDB snapshots off)" % (save,))
     problems.extend(_address_problems(v))
+    problems.extend(_disk_problems(v))
     problems.extend(_tls_problems(v))
     problems.extend(config_extra_problems(v.get("redis_config_extra")))
     return problems

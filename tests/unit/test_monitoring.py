@@ -19,6 +19,7 @@ FUNCTIONS = {
     "sum", "min", "max", "avg", "count", "by", "without", "on", "ignoring", "group_left", "group_right",
     "rate", "irate", "increase", "delta", "deriv", "label_replace", "clamp_min", "clamp_max", "and", "or",
     "unless", "offset", "bool", "abs", "absent", "histogram_quantile", "topk", "bottomk", "time", "vector",
+    "timestamp",
 }
 
 
@@ -44,6 +45,7 @@ def metric_names(expr):
     expr = re.sub(r'"[^"]*"', '""', expr)              # strings
     expr = re.sub(r"\{[^}]*\}", "", expr)               # label matchers
     expr = re.sub(r"\[[^\]]*\]", "", expr)              # ranges
+    expr = re.sub(r"\boffset\s+\d+[smhdwy]\b", "", expr)  # offsets
     expr = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", expr)
     expr = re.sub(r"\$\w+", "", expr)                   # grafana variables
     tokens = re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr)
@@ -55,6 +57,11 @@ def test_fixtures_hold_the_collect_script_metrics():
     assert {"redis_up", "redis_cluster_state", "redis_script_values", "redis_slave_info"} <= names
     keys = "".join(samples["redis_script_values"])
     assert 'key="cluster_open_slots"' in keys and 'key="bullmq_jobs:critical:completed"' in keys
+    # Captured by tests/integration/bullmq_signals.py --capture after a workload with trimmed sets, failures,
+    # a stalled job, kept jobs and a global concurrency.
+    for key in ("aof_rewrites", "bullmq_events:high:failed", "bullmq_events:high:stalled", "bullmq_events_window_seconds:high",
+                "bullmq_added_total:high", "bullmq_concurrency:scheduled", "bullmq_duration_p95_seconds:scheduled"):
+        assert 'key="%s"' % key in keys, key
 
 
 def test_every_rule_uses_exposed_metrics():
@@ -81,6 +88,23 @@ def test_spec_alerts_are_all_there():
             "BullMQFailedJobsRising", "BullMQStalledJobs"} <= alerts
     # What clients see (docs/failure-modes.md).
     assert {"RedisPrimaryWithoutReplica", "RedisWritesRejected", "RedisZoneHoldsPrimaryMajority"} <= alerts
+    # The spec's signals that survive BullMQ's trimming, and its missing ones (issue 16).
+    assert {"BullMQWorkersSaturated", "RedisMemoryFragmentationHigh", "RedisRdbSaveOverdue",
+            "RedisAofRewriteOverdue"} <= alerts
+    records = {r["record"] for r in rules() if "record" in r}
+    assert {"bullmq:events:per_second", "bullmq:failed:ratio", "bullmq:added:per_second", "bullmq:concurrency",
+            "bullmq:job_duration_seconds:p95", "redis:keyspace_hit_ratio", "redis:rdb_last_save_age_seconds",
+            "redis:aof_last_rewrite_age_seconds"} <= records
+
+
+def test_trimmed_sets_do_not_drive_the_failure_and_stalled_alerts():
+    """removeOnComplete/removeOnFail shrink the completed and failed sets, and the stalled set only holds
+    candidates: the failure, stalled and throughput signals read the event stream instead."""
+    by_name = {r.get("alert") or r.get("record"): r["expr"] for r in rules()}
+    for name in ("BullMQFailedJobsRising", "BullMQStalledJobs"):
+        assert "bullmq:events" in by_name[name] and "bullmq:jobs" not in by_name[name], name
+    throughput = [p for p in load_dashboard()["panels"] if "throughput" in p["title"].lower()][0]
+    assert not any('state="completed"' in t["expr"] or 'state="failed"' in t["expr"] for t in throughput["targets"])
 
 
 def load_dashboard():
@@ -112,13 +136,15 @@ def test_every_panel_query_uses_exposed_metrics(panel):
 def test_dashboard_covers_the_asked_topics():
     titles = " ".join(p["title"].lower() for p in load_dashboard()["panels"])
     for topic in ("cluster state", "memory", "commands per second", "clients", "bullmq jobs waiting",
-                  "throughput", "replication", "slots"):
+                  "throughput", "replication", "slots", "failure ratio", "marked stalled", "vs concurrency",
+                  "duration p95", "fragmentation", "hit ratio", "rdb save", "aof rewrite"):
         assert topic in titles, topic
 
 
 def test_metric_name_extraction():
     assert metric_names('max by (a) (label_replace(x{k="v"}, "q", "$1", "key", "(.*)")) > 3') == {"x"}
     assert metric_names("rate(a_total[5m]) + rate(b_total[$__rate_interval])") == {"a_total", "b_total"}
+    assert metric_names("x - x offset 2m > 0") == {"x"}
 
 
 def test_dashboard_file_is_the_generator_output():

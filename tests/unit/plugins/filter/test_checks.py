@@ -130,3 +130,44 @@ def test_config_extra_accepted_and_owned_directives_cover_the_template():
         written = set(re.findall(r"(?m)^([a-z][a-z0-9-]+) ", fh.read()))
     assert len(written) > 80
     assert written <= OWNED_DIRECTIVES, sorted(written - OWNED_DIRECTIVES)
+
+
+GIB = 1 << 30
+DISK = dict(GOOD_SERVER, redis_data_dir="/var/lib/redis", redis_maxmemory_mb=28 * 1024, redis_data_disk_size_ratio=3,
+            redis_data_disk_check=True)
+
+
+def mounts(size_gib, free_gib, where="/var/lib/redis"):
+    return [{"mount": "/", "size_total": 10 * GIB, "size_available": 5 * GIB},
+            {"mount": where, "size_total": size_gib * GIB, "size_available": free_gib * GIB}]
+
+
+def test_data_disk_of_the_reference_design_passes():
+    # 100 GB for a 28 GB node (the reference sizing) and enough free.
+    assert server_input_problems(dict(DISK, mounts=mounts(100, 60))) == []
+
+
+def test_data_disk_too_small_for_maxmemory_is_refused_with_the_fix():
+    problems = server_input_problems(dict(DISK, mounts=mounts(50, 49)))
+    assert len(problems) == 1
+    assert "/var/lib/redis (on /var/lib/redis) is 50.0 GiB" in problems[0] and "needs 84.0 GiB" in problems[0]
+    assert "redis_maxmemory_mb" in problems[0] and "redis_data_disk_check: false" in problems[0]
+
+
+def test_data_disk_is_the_longest_mount_above_the_data_dir():
+    # No separate data mount: the root filesystem (10 GiB) holds /var/lib/redis.
+    problems = server_input_problems(dict(DISK, mounts=mounts(500, 400, where="/srv")))
+    assert len(problems) == 1 and "(on /) is 10.0 GiB" in problems[0]
+    # A mount whose name only starts like the data dir does not count.
+    problems = server_input_problems(dict(DISK, mounts=mounts(500, 400, where="/var/lib/red")))
+    assert "(on /) is 10.0 GiB" in problems[0]
+
+
+def test_data_disk_without_room_for_a_save_is_refused():
+    problems = server_input_problems(dict(DISK, mounts=mounts(100, 20)))
+    assert len(problems) == 1 and "has 20.0 GiB free" in problems[0] and "needs 28.0 GiB" in problems[0]
+
+
+def test_data_disk_check_can_be_skipped_and_needs_facts():
+    assert server_input_problems(dict(DISK, mounts=mounts(50, 1), redis_data_disk_check=False)) == []
+    assert server_input_problems(dict(DISK, mounts=[])) == []
