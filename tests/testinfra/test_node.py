@@ -35,6 +35,7 @@ DEFAULTS = {
     "ssh_port": 22,
     # Source and archive installs get the collection's logrotate rule (the APT package has its own).
     "logrotate": True,
+    "series": "7.2",
 }
 
 # (path relative to conf/data dirs, mode, owner, group); {user}/{group} are the Redis account.
@@ -127,6 +128,11 @@ def test_redis_runs_as_its_account_with_its_limits(host, want):
     limits = host.file("/proc/%s/limits" % pid).content_string
     assert any(line.startswith("Max open files") and line.split()[3] == str(want["nofile"])
                for line in limits.splitlines()), limits
+
+
+def test_redis_is_the_7_2_series(host, want):
+    version = re.search(r"\bv=(\S+)", host.check_output("redis-server --version"))
+    assert version and version.group(1).startswith(want["series"] + "."), version and version.group(1)
 
 
 @pytest.mark.parametrize("which", ["service", "exporter_service"])

@@ -45,6 +45,7 @@ def good_state():
                    ("127.0.0.1", 6379, "redis-server"), ("0.0.0.0", 9121, "redis_exporter"),
                    ("0.0.0.0", 22, "sshd")],
         "plaintext_reply": "b''",
+        "version": "Redis server v=7.2.4 sha=00000000:0 malloc=jemalloc-5.3.0 bits=64 build=9b24e1b8ebc9fc59",
         "users": {"redis-exporter": ["redis-exporter"]},
         "exporter_sees": {"/etc/redis": "", "/var/lib/redis": ""},
         "exporter_reads": {"/etc/redis-exporter/tls/client-metrics.key"},
@@ -99,6 +100,8 @@ class FakeHost:
                              for entry in self.state["listen"])
         if command.startswith("systemctl show -p MainPID"):
             return self.state["pids"][words[-1]]
+        if command == "redis-server --version":
+            return self.state["version"]
         if command.startswith("ps -o user="):
             return self.state["process_user"][words[-1]]
         if command.startswith("systemctl show "):
@@ -111,6 +114,7 @@ class FakeHost:
 CHECKS = [
     node.test_sysctls_are_applied, node.test_sysctls_are_persistent, node.test_transparent_hugepages_are_off,
     node.test_redis_runs_as_its_account_with_its_limits, node.test_keys_acl_and_conf_owners_and_modes,
+    node.test_redis_is_the_7_2_series,
     node.test_no_plaintext_password_in_the_acl_file, node.test_redis_listens_on_the_tls_and_bus_ports_only,
     node.test_nothing_else_listens, node.test_no_plaintext_redis_port, node.test_log_is_rotated,
     node.test_exporter_account_and_what_it_can_read,
@@ -154,6 +158,7 @@ BROKEN = {
         ["files", "/etc/redis/users.acl", "user"], "root")),
     "plaintext password in ACL": (node.test_no_plaintext_password_in_the_acl_file, _set(
         ["files", "/etc/redis/users.acl", "content"], "user default off\nuser worker on >secret ~bull:*\n")),
+    "Redis 7.4 installed": (node.test_redis_is_the_7_2_series, _set(["version"], "Redis server v=7.4.1 sha=0 bits=64")),
     "no logrotate rule": (node.test_log_is_rotated, lambda s: s["files"].pop("/etc/logrotate.d/shardwise-redis")),
     "redis on a third port": (node.test_redis_listens_on_the_tls_and_bus_ports_only, lambda s: s["listen"].append(
         ("0.0.0.0", 6380, "redis-server"))),
