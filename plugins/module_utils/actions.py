@@ -21,6 +21,7 @@ FIELDS = {
     "replicate": ("primary",),                    # CLUSTER REPLICATE; optional was, require_slots
     "failover": ("mode", "failed"),               # FORCE/TAKEOVER for a failed primary that holds slots
     "failover_zone": ("primary",),                # coordinated CLUSTER FAILOVER: restore the zone spread
+    "handover": ("primary",),                     # coordinated CLUSTER FAILOVER before `primary` restarts
     "forget": ("node_id",),                       # CLUSTER FORGET everywhere; optional reset (RESET SOFT)
     "new_shard": ("replicas", "zones"),           # a new primary with its replicas is ready for slots
     "move": ("target", "slots"),                  # slots `node` -> target with MIGRATE; optional resume
@@ -70,6 +71,9 @@ def render(action):
         return "CLUSTER FAILOVER %s on %s (replaces failed primary %s)" % (a["mode"], a["node"], a["failed"])
     if op == "failover_zone":
         return "CLUSTER FAILOVER on %s (takes over from %s to restore the zone spread)" % (a["node"], a["primary"])
+    if op == "handover":
+        return "CLUSTER FAILOVER on %s (takes over from %s before it restarts; no acknowledged write lost)" % (
+            a["node"], a["primary"])
     if op == "forget":
         return "CLUSTER FORGET %s on every node%s" % (a["node"], ", then CLUSTER RESET on it" if a.get("reset") else "")
     if op == "new_shard":

@@ -14,7 +14,7 @@ __metaclass__ = type
 from ansible_collections.shardwise.redis.plugins.module_utils.actions import render
 from ansible_collections.shardwise.redis.plugins.module_utils.availability import good_replicas
 from ansible_collections.shardwise.redis.plugins.module_utils.bullmq import clean_set, trim_events
-from ansible_collections.shardwise.redis.plugins.module_utils.cli import RedisCliError
+from ansible_collections.shardwise.redis.plugins.module_utils.cli import RedisCliError, WaitTimeout, Waiter
 from ansible_collections.shardwise.redis.plugins.module_utils.migrate import Migrator
 from ansible_collections.shardwise.redis.plugins.module_utils.slots import CLUSTER_SLOTS
 from ansible_collections.shardwise.redis.plugins.module_utils.topology import in_sync, myself_id, parse_cluster_nodes, parse_info
@@ -132,6 +132,24 @@ class Executor:
         # Coordinated: the replica catches up with its primary first, so no acknowledged write is lost.
         self._run(a["node"], "CLUSTER", "FAILOVER")
         self._await_primary(a["node"])
+
+    def _handover(self, a):
+        """Coordinated CLUSTER FAILOVER so that `primary` can restart: the replica waits for the primary's
+        offset and takes over (a manual failover gives up after 5 s, so it is asked again every 15 s);
+        then the old primary must see itself as a replica, or its restart would still be a failover."""
+        name, old = a["node"], a["primary"]
+        retry = Waiter(min(15, self.waiter.timeout), self.waiter.sleep, self.waiter.clock, self.waiter.interval)
+        deadline = self.waiter.clock() + self.waiter.timeout
+        while True:
+            self._run(name, "CLUSTER", "FAILOVER")
+            try:
+                retry.until(lambda: self.me(name)["role"] == "primary" and self.me(name)["slot_count"] > 0,
+                            "%s to take over from %s" % (name, old))
+                break
+            except WaitTimeout:
+                if self.waiter.clock() >= deadline:
+                    raise
+        self.waiter.until(lambda: self.me(old)["role"] == "replica", "%s to follow %s as a replica" % (old, name))
 
     def _await_primary(self, name):
         self.waiter.until(lambda: self.me(name)["role"] == "primary" and self.me(name)["slot_count"] > 0,

@@ -13,6 +13,8 @@ EXAMPLES = [
     (Action("replicate", "b2", primary="a1", was=None), "CLUSTER REPLICATE a1 on b2 (was free)"),
     (Action("replicate", "b2", primary="a1", was="c1"), "CLUSTER REPLICATE a1 on b2 (was c1)"),
     (Action("failover", "b2", mode="FORCE", failed="a1"), "CLUSTER FAILOVER FORCE on b2 (replaces failed primary a1)"),
+    (Action("handover", "b2", primary="a1"),
+     "CLUSTER FAILOVER on b2 (takes over from a1 before it restarts; no acknowledged write lost)"),
     (Action("failover_zone", "c1", primary="a2"),
      "CLUSTER FAILOVER on c1 (takes over from a2 to restore the zone spread)"),
     (Action("forget", "a3", node_id="x" * 40), "CLUSTER FORGET a3 on every node"),

@@ -118,3 +118,38 @@ def test_clean_up_actions_keep_their_results():
     assert actions[0]["result"] == dict(removed=2, kept=0) and actions[1]["result"] == dict(trimmed=20)
     assert stream["length"] == 100
     assert [args[0] for n, args in lab.sent] == ["EVAL", "XLEN", "XTRIM", "XLEN", "MEMORY", "CONFIG"]
+
+
+def test_handover_asks_again_until_the_replica_took_over_then_waits_for_the_old_primary_to_follow():
+    lab = Lab()
+    state = {"asked": 0, "nodes_seen": 0}
+
+    def failover(args):
+        state["asked"] += 1
+        return "OK"
+
+    def b2_nodes(args):
+        view = healthy_views()["redis-b2"]
+        if state["asked"] >= 2:  # the first CLUSTER FAILOVER timed out (the primary was busy)
+            line = [x for x in view.splitlines() if "myself" in x][0]
+            parts = line.split()
+            view = view.replace(line, " ".join(parts[:2] + ["myself,master", "-"] + parts[4:] + ["0-5460"]))
+        return view
+
+    def a1_nodes(args):
+        state["nodes_seen"] += 1
+        view = healthy_views()["redis-a1"]
+        if state["nodes_seen"] > 2:
+            b2_id = [x.split()[0] for x in view.splitlines() if ADDR["redis-b2"] in x][0]
+            line = [x for x in view.splitlines() if "myself" in x][0]
+            parts = line.split()
+            view = view.replace(line, " ".join(parts[:2] + ["myself,slave", b2_id] + parts[4:8]))
+        return view
+    lab.hooks[("redis-b2", ("CLUSTER", "FAILOVER"))] = failover
+    lab.hooks[("redis-b2", ("CLUSTER", "NODES"))] = b2_nodes
+    lab.hooks[("redis-a1", ("CLUSTER", "NODES"))] = a1_nodes
+    done = executor(lab, timeout=60).run([Action("handover", "redis-b2", primary="redis-a1")])
+    assert done == ["CLUSTER FAILOVER on redis-b2 (takes over from redis-a1 before it restarts; no acknowledged write lost)"]
+    assert state["asked"] == 2 and state["nodes_seen"] > 2
+    with pytest.raises(WaitTimeout, match="redis-a2 to take over from redis-c1"):
+        executor(Lab(), timeout=20).run([Action("handover", "redis-a2", primary="redis-c1")])

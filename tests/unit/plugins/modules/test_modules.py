@@ -311,3 +311,25 @@ def test_info_lists_spare_nodes_and_allows_them_when_asked():
     assert result["spare_nodes"] == ["redis-a3", "redis-b3"] and not result["healthy"]
     result, _unused = run_module(redis_cluster_info, dict(nodes=NODES + NEW_NODES, allow_spare=True), spare_answer)
     assert result["healthy"], result["problems"]
+
+
+def test_handover_check_mode_plans_the_primarys_handover_without_mutating():
+    from ansible_collections.shardwise.redis.plugins.modules import redis_cluster_handover
+
+    result, calls = run_module(redis_cluster_handover, dict(nodes=NODES, node="redis-a1"), healthy_answer, check_mode=True)
+    assert result["changed"] is True and not result.get("failed"), result
+    assert result["plan"] == ["CLUSTER FAILOVER on redis-b2 (takes over from redis-a1 before it restarts; "
+                              "no acknowledged write lost)"]
+    assert result["handover_to"] == "redis-b2" and result["problems"] == []
+    assert not [c for c, _unused in calls if any(m in command_of(c) for m in MUTATING)]
+    replica, _unused = run_module(redis_cluster_handover, dict(nodes=NODES, node="redis-b2"), healthy_answer)
+    assert replica["changed"] is False and replica["plan"] == [] and replica["role"] == "replica"
+
+
+def test_handover_refuses_a_bad_wait_and_an_unknown_node_before_touching_a_node():
+    from ansible_collections.shardwise.redis.plugins.modules import redis_cluster_handover
+
+    result, calls = run_module(redis_cluster_handover, dict(nodes=NODES, node="redis-a1", wait_timeout=0), healthy_answer)
+    assert result["failed"] and "wait_timeout must be at least 1" in result["msg"] and calls == []
+    result, calls = run_module(redis_cluster_handover, dict(nodes=NODES, node="redis-x9"), healthy_answer)
+    assert result["failed"] and "node redis-x9 is not in nodes (redis-a1, " in result["msg"] and calls == []
