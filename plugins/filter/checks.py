@@ -49,7 +49,7 @@ def acl_password_problems(users):
 
 
 TLS_PROTOCOLS = ("TLSv1.2", "TLSv1.3")
-POSITIVE = ("redis_node_timeout_ms", "redis_restart_wait_seconds", "redis_stop_timeout_seconds",
+POSITIVE = ("redis_node_timeout_ms", "redis_restart_wait_seconds", "redis_restart_load_mb_per_second", "redis_stop_timeout_seconds",
             "redis_min_replicas_max_lag_seconds", "redis_maxclients", "redis_maxmemory_mb")
 NOT_NEGATIVE = ("redis_client_idle_timeout_seconds", "redis_tcp_keepalive_seconds", "redis_node_ping_interval_ms",
                 "redis_min_replicas_to_write")
@@ -156,10 +156,40 @@ def server_input_problems(v):
             isinstance(point, str) and re.match(r"^\s*[1-9][0-9]*\s+[1-9][0-9]*\s*$", point) for point in save):
         problems.append("redis_save is %r: it must be a list of \"<seconds> <changes>\" save points with whole "
                         "numbers above 0, e.g. [\"900 1\", \"300 10\"] ([] turns RDB snapshots off)" % (save,))
+    problems.extend(series_problems(v))
     problems.extend(_address_problems(v))
     problems.extend(_disk_problems(v))
     problems.extend(_tls_problems(v))
     problems.extend(config_extra_problems(v.get("redis_config_extra")))
+    return problems
+
+
+SERIES = "7.2"
+
+
+def series_problems(v):
+    """The collection runs Redis 7.2 only: a version, archive or APT pin of another series is refused before
+    anything is installed (a rolling upgrade must never leave 7.2). Checks only the chosen install method."""
+    problems, method = [], v.get("redis_install_method")
+    series = re.escape(SERIES)
+    if method == "source" and not re.match(r"^%s\.\d+$" % series, str(v.get("redis_source_version", ""))):
+        problems.append("redis_source_version is %r: this collection runs Redis %s only; use a %s.x release such as "
+                        "7.2.15" % (v.get("redis_source_version"), SERIES, SERIES))
+    if method == "archive" and v.get("redis_archive_src"):
+        name = os.path.basename(str(v.get("redis_archive_src")))
+        named = re.search(r"redis-(\d+\.\d+)\.\d+", name)  # a name without a version is checked once unpacked
+        if named and named.group(1) != SERIES:
+            problems.append("redis_archive_src is %r, a Redis %s archive: this collection runs Redis %s only; build a %s.x "
+                            "archive (tools/redis-archive/build.sh)" % (name, named.group(1), SERIES, SERIES))
+    if method == "repository":
+        pin = str(v.get("redis_apt_pin", ""))
+        if not re.match(r"^(\d+:)?%s\.(\*|\d+)" % series, pin):
+            problems.append("redis_apt_pin is %r: pin the %s series, e.g. \"6:%s.*\"" % (pin, SERIES, SERIES))
+        version = str(v.get("redis_apt_version", "") or "")
+        if version not in ("", "latest") and not re.match(r"^(\d+:)?%s\.\d+" % series, version):
+            problems.append("redis_apt_version is %r: leave it empty (keep what is installed), set latest (the newest "
+                            "%s.x the pin allows) or name a %s.x package version such as 6:%s.15-1rl1~bookworm1"
+                            % (version, SERIES, SERIES, SERIES))
     return problems
 
 

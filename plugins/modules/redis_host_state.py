@@ -93,15 +93,18 @@ groups:
   type: dict
   sample: {redis: true}
 binaries:
-  description: Per program of O(binaries) - null when missing, else its version line and the libraries it links.
+  description: Per program of O(binaries) - null when missing, else its version line, the libraries it links and the
+    file it resolves to (symbolic links followed).
   returned: always
   type: dict
-  sample: {/usr/local/bin/redis-server: {version: "Redis server v=7.2.4 sha=00000000:0 malloc=jemalloc-5.3.0", linked: [libssl.so.1.1]}}
+  sample: {/usr/local/bin/redis-server: {version: "Redis server v=7.2.4 sha=00000000:0 malloc=jemalloc-5.3.0", linked: [libssl.so.1.1],
+           realpath: /opt/redis/redis-7.2.4-linux-x86_64/bin/redis-server}}
 units:
-  description: Per unit - enabled (output of systemctl is-enabled) and active (systemctl is-active).
+  description: Per unit - enabled (output of systemctl is-enabled), active (systemctl is-active) and exe, the program
+    its main process runs (null when not running; ending in C( (deleted)) when the file was replaced since it started).
   returned: always
   type: dict
-  sample: {redis.service: {enabled: enabled, active: active}}
+  sample: {redis.service: {enabled: enabled, active: active, exe: /opt/redis/redis-7.2.4-linux-x86_64/bin/redis-server}}
 packages:
   description: Per package - the installed version, or null when not installed (or not a Debian system).
   returned: always
@@ -180,7 +183,8 @@ def binary_state(module, path):
     if ldd:
         rc_ldd, libs, err_ldd = module.run_command([ldd, path])
         linked = [line.split()[0] for line in libs.splitlines() if line.strip() and "=>" in line]
-    return dict(version=(out.strip().splitlines() or [""])[0] if rc == 0 else None, linked=linked)
+    return dict(version=(out.strip().splitlines() or [""])[0] if rc == 0 else None, linked=linked,
+                realpath=os.path.realpath(path))
 
 
 def unit_states(module, units):
@@ -194,6 +198,15 @@ def unit_states(module, units):
         for unit in units:  # one call per unit: is-enabled stops printing at the first unknown unit
             rc, out, err = module.run_command([systemctl, verb, unit])
             states[unit][key] = (out.strip().splitlines() or ["unknown"])[0]
+    for unit in units:
+        rc, out, err = module.run_command([systemctl, "show", "-p", "MainPID", "--value", unit])
+        pid = out.strip()
+        states[unit]["exe"] = None
+        if rc == 0 and pid.isdigit() and int(pid) > 0:
+            try:  # " (deleted)" ends the path when the file was replaced under the running process
+                states[unit]["exe"] = os.readlink("/proc/%s/exe" % pid)
+            except OSError:
+                pass
     return states
 
 

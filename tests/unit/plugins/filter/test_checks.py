@@ -2,8 +2,10 @@
 import os
 import re
 
+import pytest
+
 from ansible_collections.shardwise.redis.plugins.filter.checks import (
-    OWNED_DIRECTIVES, acl_password_problems, cluster_input_problems, config_extra_problems, server_input_problems)
+    OWNED_DIRECTIVES, acl_password_problems, cluster_input_problems, config_extra_problems, series_problems, server_input_problems)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
 
@@ -171,3 +173,22 @@ def test_data_disk_without_room_for_a_save_is_refused():
 def test_data_disk_check_can_be_skipped_and_needs_facts():
     assert server_input_problems(dict(DISK, mounts=mounts(50, 1), redis_data_disk_check=False)) == []
     assert server_input_problems(dict(DISK, mounts=[])) == []
+
+
+@pytest.mark.parametrize("inputs, problem", [
+    ({"redis_install_method": "source", "redis_source_version": "7.2.15"}, None),
+    ({"redis_install_method": "source", "redis_source_version": "7.4.0"}, "redis_source_version is '7.4.0'"),
+    ({"redis_install_method": "source", "redis_source_version": "7.20.1"}, "redis_source_version is '7.20.1'"),
+    ({"redis_install_method": "archive", "redis_archive_src": "/x/redis-7.2.4-linux-x86_64.tar.gz"}, None),
+    ({"redis_install_method": "archive", "redis_archive_src": "/x/redis-7.2.4-build2-linux-x86_64.tar.gz"}, None),
+    ({"redis_install_method": "archive", "redis_archive_src": "/x/redis.tar.gz"}, None),
+    ({"redis_install_method": "archive", "redis_archive_src": "/x/redis-8.0.2.tar.gz"}, "a Redis 8.0 archive"),
+    ({"redis_install_method": "repository", "redis_apt_pin": "6:7.2.*", "redis_apt_version": ""}, None),
+    ({"redis_install_method": "repository", "redis_apt_pin": "6:7.2.*", "redis_apt_version": "latest"}, None),
+    ({"redis_install_method": "repository", "redis_apt_pin": "6:7.2.*", "redis_apt_version": "6:7.2.15-1rl1~bookworm1"}, None),
+    ({"redis_install_method": "repository", "redis_apt_pin": "6:7.4.*", "redis_apt_version": ""}, "redis_apt_pin is '6:7.4.*'"),
+    ({"redis_install_method": "repository", "redis_apt_pin": "6:7.2.*", "redis_apt_version": "7.4.1"}, "redis_apt_version is '7.4.1'"),
+])
+def test_only_the_7_2_series_is_accepted(inputs, problem):
+    found = series_problems(inputs)
+    assert (found == []) if problem is None else (len(found) == 1 and problem in found[0])
