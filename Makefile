@@ -18,7 +18,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 ARCHIVE := $(CACHE)/redis-7.2.4-linux-x86_64.tar.gz
 PROMTOOL := $(CACHE)/bin/promtool
-SCENARIOS ?= default drill recovery add_shard memory
+SCENARIOS ?= default drill recovery add_shard memory day2
 
 .PHONY: help deps venv archive image lab lab-down lab-status lab-drill bench lint unit rules molecule test clean
 

@@ -1,13 +1,17 @@
 """A real BullMQ producer and worker (PyPI bullmq over RedisCluster, api and worker users) on queues whose
-slots a resharding runbook is about to move, running until a stop file appears.
+slots a runbook is about to move or whose nodes it restarts, running until a stop file appears.
 
   bullmq_during.py CONFIG_JSON STOP_FILE RESULT_JSON
 
-CONFIG_JSON: {"pki": dir, "hosts": {name: ip}, "ranges": [[first, last], ...]}: one queue per slot range
-(its name is a hash tag in that range). Every job gets a unique id and is added until Redis acknowledges
-it; the worker counts what it processes. After the stop file: the producer stops, the worker drains (up
-to 3 minutes), and RESULT_JSON gets {queues, acknowledged, processed, lost, duplicated, add_errors,
-failure}. Exits 1 when an acknowledged job was never processed or the clients failed. Passwords come
+CONFIG_JSON: {"pki": dir, "hosts": {name: ip}, "ranges": [[first, last], ...], "probes": [[first, last], ...]}:
+one queue per slot range (its name is a hash tag in that range); optional "probes": one write probe per range
+(RPUSH 20 times a second, as in drill.py), whose figures per shard go to RESULT_JSON "probes": writes
+acknowledged, acknowledged writes missing from the list afterwards (lost), errors by kind, and the longest
+time between two acknowledged writes (max_gap_s, measured, not judged here).
+Every job gets a unique id and is added until Redis acknowledges it; the worker counts what it processes.
+After the stop file: the producer stops, the worker drains (up to 3 minutes), and RESULT_JSON gets {queues,
+acknowledged, processed, lost, duplicated, add_errors, failure, probes}. Exits 1 when an acknowledged job
+was never processed, an acknowledged probe write is missing, or the clients failed. Passwords come
 from REDIS_API_PASSWORD and REDIS_WORKER_PASSWORD and are never printed.
 """
 import json
@@ -16,7 +20,31 @@ import sys
 import threading
 import time
 
-from drill_clients import Jobs, tag_in
+from drill_clients import Jobs, Nodes, Probe, tag_in
+
+
+def probe_figures(config, probes):
+    """Per probe: what the server acknowledged, what the list holds now, errors by kind, longest gap."""
+    nodes = Nodes(config, timeout=5)
+    figures = []
+    for probe in probes:
+        times = [t for t, _unused in probe.accepted]
+        acked = set(n for _unused, n in probe.accepted)
+        held = None
+        for _attempt in range(20):
+            nodes.refresh()
+            try:
+                held = set(int(x) for x in nodes.conn(nodes.owner(probe.slot)).lrange(probe.key, 0, -1))
+                break
+            except Exception:  # a redirect right after a zone move: ask again
+                time.sleep(0.5)
+        kinds = {}
+        for _unused, kind in probe.errors:
+            kinds[kind] = kinds.get(kind, 0) + 1
+        figures.append(dict(shard=probe.shard, slot=probe.slot, acknowledged=len(acked),
+                            lost=len(acked - held) if held is not None else None, errors=kinds,
+                            max_gap_s=round(max([b - a for a, b in zip(times, times[1:])] or [0.0]), 3)))
+    return figures
 
 
 def main(argv):
@@ -25,21 +53,28 @@ def main(argv):
     stop_file, result_file = argv[2], argv[3]
     queues = [tag_in(first, last, "reshard") for first, last in config["ranges"]]
     stop = threading.Event()
-    jobs = Jobs(config, queues, stop, "r%d" % int(time.time()))
+    run_id = "r%d" % int(time.time())
+    jobs = Jobs(config, queues, stop, run_id)
+    probes = [Probe(config, i, first, last, stop, run_id) for i, (first, last) in enumerate(config.get("probes", []))]
     jobs.start()
+    for probe in probes:
+        probe.start()
     while not os.path.exists(stop_file) and jobs.failure is None:
         time.sleep(0.5)
     stop.set()
+    for probe in probes:
+        probe.join(10)
     jobs.drained.wait(240)
+    probe_result = probe_figures(config, probes)
     lost = sorted(j for j in list(jobs.acked) if j not in jobs.processed)
     duplicated = sorted(j for j, n in list(jobs.processed.items()) if n > 1)
     result = dict(queues=queues, acknowledged=len(jobs.acked), processed=len(jobs.processed), lost=len(lost),
                   lost_ids=lost[:20], duplicated=len(duplicated), add_errors=len(jobs.add_errors),
-                  failure=jobs.failure)
+                  failure=jobs.failure, probes=probe_result)
     with open(result_file, "w") as fh:
         json.dump(result, fh)
     print(json.dumps(result))
-    return 1 if lost or jobs.failure else 0
+    return 1 if lost or jobs.failure or any(p["lost"] != 0 for p in probe_result) else 0
 
 
 if __name__ == "__main__":
