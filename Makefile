@@ -111,6 +111,8 @@ unit: venv
 rules: $(PROMTOOL)
 	@$(PROMTOOL) check rules roles/exporter/files/prometheus/redis-rules.yml
 	@$(PROMTOOL) test rules tests/prometheus/redis-rules.test.yml
+	@$(PROMTOOL) check rules roles/runbook_timers/files/prometheus/runbook-rules.yml
+	@$(PROMTOOL) test rules tests/prometheus/runbook-rules.test.yml
 
 molecule: venv archive image
 	@for s in $(SCENARIOS); do tools/ci/molecule.sh $$s || exit 1; done

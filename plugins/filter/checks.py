@@ -301,7 +301,42 @@ def cluster_input_problems(nodes):
     return problems
 
 
+SCHEDULABLE = ("failover_recovery", "memory_emergency", "rolling_upgrade")
+
+
+def runbook_timer_problems(timers, inventory, keep):
+    """The runbook_timers role's inputs: each entry {runbook, on_calendar} with a runbook that is safe to
+    schedule (a run with nothing to do changes nothing), no runbook twice, an inventory, reports kept >= 1.
+    OnCalendar syntax is left to systemd-analyze on the operations host."""
+    problems = []
+    if not isinstance(timers, list):
+        return ["redis_runbook_timers is %r: it must be a list of {runbook, on_calendar}" % (timers,)]
+    seen = set()
+    for i, timer in enumerate(timers):
+        if not isinstance(timer, dict) or set(timer) - {"runbook", "on_calendar"}:
+            problems.append("redis_runbook_timers[%d] is %r: each entry is {runbook: <name>, on_calendar: <systemd "
+                            "OnCalendar>}" % (i, timer))
+            continue
+        name, when = timer.get("runbook"), timer.get("on_calendar")
+        if name not in SCHEDULABLE:
+            problems.append("redis_runbook_timers[%d].runbook is %r: schedule one of %s (the other playbooks change "
+                            "the cluster on purpose and are run by a person)" % (i, name, ", ".join(SCHEDULABLE)))
+        elif name in seen:
+            problems.append("redis_runbook_timers: %s is listed twice; give it one on_calendar (systemd accepts a "
+                            "list such as \"*:0/5\" or \"Mon..Fri 02:00\")" % name)
+        seen.add(name)
+        if not isinstance(when, str) or not when.strip():
+            problems.append("redis_runbook_timers[%d].on_calendar is %r: set a systemd OnCalendar expression, e.g. "
+                            "\"*:0/5\" (every 5 minutes)" % (i, when))
+    if not isinstance(inventory, str) or not inventory.strip():
+        problems.append("redis_runbook_timer_inventory is empty: set the path of the inventory the scheduled runs use "
+                        "on the operations host")
+    if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
+        problems.append("redis_runbook_timer_keep_reports is %r: keep at least 1 report per runbook" % (keep,))
+    return problems
+
+
 class FilterModule(object):
     def filters(self):
         return {"acl_password_problems": acl_password_problems, "server_input_problems": server_input_problems,
-                "cluster_input_problems": cluster_input_problems}
+                "cluster_input_problems": cluster_input_problems, "runbook_timer_problems": runbook_timer_problems}

@@ -5,7 +5,8 @@ import re
 import pytest
 
 from ansible_collections.shardwise.redis.plugins.filter.checks import (
-    OWNED_DIRECTIVES, acl_password_problems, cluster_input_problems, config_extra_problems, series_problems, server_input_problems)
+    OWNED_DIRECTIVES, acl_password_problems, cluster_input_problems, config_extra_problems, runbook_timer_problems, series_problems,
+    server_input_problems)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
 
@@ -192,3 +193,21 @@ def test_data_disk_check_can_be_skipped_and_needs_facts():
 def test_only_the_7_2_series_is_accepted(inputs, problem):
     found = series_problems(inputs)
     assert (found == []) if problem is None else (len(found) == 1 and problem in found[0])
+
+
+@pytest.mark.parametrize("timers, inventory, keep, problem", [
+    ([{"runbook": "failover_recovery", "on_calendar": "*:0/5"}, {"runbook": "memory_emergency", "on_calendar": "hourly"}],
+     "/etc/inv", 10, None),
+    ([], "/etc/inv", 1, None),
+    ([{"runbook": "add_shard", "on_calendar": "daily"}], "/etc/inv", 10, "redis_runbook_timers[0].runbook is 'add_shard'"),
+    ([{"runbook": "failover_recovery", "on_calendar": "daily"}, {"runbook": "failover_recovery", "on_calendar": "hourly"}],
+     "/etc/inv", 10, "failover_recovery is listed twice"),
+    ([{"runbook": "failover_recovery", "on_calendar": ""}], "/etc/inv", 10, "on_calendar is ''"),
+    ([{"runbook": "failover_recovery", "when": "daily"}], "/etc/inv", 10, "each entry is {runbook"),
+    ("failover_recovery", "/etc/inv", 10, "must be a list"),
+    ([], "", 10, "redis_runbook_timer_inventory is empty"),
+    ([], "/etc/inv", 0, "redis_runbook_timer_keep_reports is 0"),
+])
+def test_runbook_timer_inputs(timers, inventory, keep, problem):
+    found = runbook_timer_problems(timers, inventory, keep)
+    assert (found == []) if problem is None else (len(found) == 1 and problem in found[0]), found
