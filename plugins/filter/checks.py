@@ -301,7 +301,7 @@ def cluster_input_problems(nodes):
     return problems
 
 
-SCHEDULABLE = ("failover_recovery", "memory_emergency", "rolling_upgrade")
+SCHEDULABLE = ("failover_recovery", "memory_emergency", "rolling_upgrade", "backup")
 
 
 def runbook_timer_problems(timers, inventory, keep):

@@ -11,6 +11,7 @@ import ipaddress
 import socket
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.shardwise.redis.plugins.module_utils.backup import restore_plan
 from ansible_collections.shardwise.redis.plugins.module_utils.placement import PlacementError, plan_layout
 
 
@@ -61,6 +62,17 @@ def zone_layout(nodes, replicas=1, min_primaries=3, allow_zone_majority=False):
         raise AnsibleFilterError("zone layout impossible: %s" % exc)
 
 
+def backup_restore_plan(manifest, nodes, replicas=1):
+    """Where each shard of a backup goes on the inventory nodes; `problems` (empty: it can be restored) says why
+    not, so that the playbook stops before any host is changed."""
+    try:
+        plan = restore_plan(manifest, nodes, replicas=int(replicas))
+    except PlacementError as exc:
+        return dict(problems=[str(exc)], shards=[], layout={}, replicas={}, notes=[])
+    plan["problems"] = []
+    return plan
+
+
 class FilterModule(object):
     def filters(self):
-        return {"cluster_nodes": cluster_nodes, "zone_layout": zone_layout}
+        return {"cluster_nodes": cluster_nodes, "zone_layout": zone_layout, "backup_restore_plan": backup_restore_plan}

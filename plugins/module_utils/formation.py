@@ -13,14 +13,16 @@ from ansible_collections.shardwise.redis.plugins.module_utils.actions import Act
 from ansible_collections.shardwise.redis.plugins.module_utils.cli import RedisCliError, Stopped, WaitTimeout
 from ansible_collections.shardwise.redis.plugins.module_utils.executor import Executor, wait_healthy
 from ansible_collections.shardwise.redis.plugins.module_utils.placement import PlacementError, fill_seats, plan_layout
-from ansible_collections.shardwise.redis.plugins.module_utils.slots import CLUSTER_SLOTS, even_split, to_ranges
+from ansible_collections.shardwise.redis.plugins.module_utils.slots import CLUSTER_SLOTS, even_split, parse, to_ranges, to_set
+from ansible_collections.shardwise.redis.plugins.module_utils.slots import render as render_slots
 from ansible_collections.shardwise.redis.plugins.module_utils.topology import check_meets, gather
 
 
-def plan_cluster(topology, replicas=1, min_primaries=3, allow_zone_majority=False):
+def plan_cluster(topology, replicas=1, min_primaries=3, allow_zone_majority=False, slot_layout=None):
     """Actions that bring the inventory nodes to one cluster with every slot covered and
     `replicas` zone-separated replicas per primary. Existing roles are kept (a failover is
-    accepted as is); a half-formed cluster is finished, not re-created.
+    accepted as is); a half-formed cluster is finished, not re-created. With slot_layout
+    ({primary: ["first-last", ...]}, a restore), those nodes become the primaries of exactly those slots.
 
     Returns (actions, notes): Action meet, addslots, replicate, in the order they run.
     Raises PlacementError (or RedisCliError for unreachable nodes) when it cannot act safely.
@@ -34,6 +36,8 @@ def plan_cluster(topology, replicas=1, min_primaries=3, allow_zone_majority=Fals
                              "(playbooks/add_shard.yml resumes it) before forming the cluster"
                              % ", ".join("%s %s on %s" % (o["slot"], o["state"], o["node"])
                                          for o in topology.open_slots()[:5]))
+    if slot_layout:
+        return plan_with_layout(topology, slot_layout, replicas)
     names = [n["name"] for n in topology.inventory]
     actions, notes = [], []
     holders = topology.primaries_with_slots()
@@ -88,7 +92,7 @@ def plan_cluster(topology, replicas=1, min_primaries=3, allow_zone_majority=Fals
     need = {p: max(0, replicas - len(have[p])) for p in primaries}
     wanted = sum(need.values())
     if wanted and free:
-        chosen = _assign_free(primaries, need, free, topology.zone_of)
+        chosen = assign_free(primaries, need, free, topology.zone_of)
         for primary, new in chosen.items():
             for replica in new:
                 actions.append(Action("replicate", replica, primary=primary))
@@ -104,6 +108,54 @@ def plan_cluster(topology, replicas=1, min_primaries=3, allow_zone_majority=Fals
     return check_meets(topology, actions), notes
 
 
+def plan_with_layout(topology, slot_layout, replicas=1):
+    """A restore's formation: the slot_layout primaries own exactly their slots (a node restored from a backup
+    already claims the slots it has keys for; the others are added), and every other node replicates one of
+    them, zone rule kept. A node holding slots outside its layout, or a layout not covering the 16384 slots
+    exactly once, is refused before anything is sent."""
+    names = [n["name"] for n in topology.inventory]
+    wanted, owner = {}, {}
+    for primary, ranges in slot_layout.items():
+        if primary not in names:
+            raise PlacementError("slot_layout names %s, which is not in the inventory" % primary)
+        try:
+            wanted[primary] = set(parse(ranges.split(",") if isinstance(ranges, str) else ranges))
+        except ValueError as exc:
+            raise PlacementError("slot_layout of %s: %s" % (primary, exc))
+        for slot in wanted[primary]:
+            if slot in owner:
+                raise PlacementError("slot %d is in the slot_layout of both %s and %s" % (slot, owner[slot], primary))
+            owner[slot] = primary
+    if len(owner) != CLUSTER_SLOTS:
+        raise PlacementError("slot_layout covers %d of %d slots: give every slot to one primary" % (len(owner), CLUSTER_SLOTS))
+    primaries = sorted(wanted, key=lambda p: min(wanted[p]))
+    for name in topology.primaries_with_slots():
+        extra = to_set(topology.slots_of(name)) - wanted.get(name, set())
+        if extra:
+            raise PlacementError("%s holds slots %s outside its slot_layout: it holds other data (CLUSTER RESET it, or "
+                                 "restore onto the nodes the backup names)" % (name, ",".join(render_slots(to_ranges(extra))[:5])))
+    for name in primaries:
+        if topology.role(name) == "replica":
+            raise PlacementError("%s is a replica and slot_layout makes it a primary: CLUSTER RESET it first" % name)
+    anchor = primaries[0]
+    actions = _meets(topology, anchor, names)
+    for name in primaries:
+        for first, last in to_ranges(wanted[name] - to_set(topology.slots_of(name))):
+            actions.append(Action("addslots", name, first=first, last=last))
+    replicating = [n for n in names if topology.role(n) == "replica" and topology.primary_of(n) in wanted]
+    have = dict((p, [n for n in replicating if topology.primary_of(n) == p]) for p in primaries)
+    need = dict((p, max(0, replicas - len(have[p]))) for p in primaries)
+    free = [n for n in names if n not in primaries and n not in replicating]
+    notes = []
+    if sum(need.values()) and free:
+        for primary, new in assign_free(primaries, need, free, topology.zone_of).items():
+            actions += [Action("replicate", replica, primary=primary) for replica in new]
+    elif sum(need.values()):
+        notes.append("primaries %s have fewer than %d replica(s) and no free node is left"
+                     % (", ".join(p for p in primaries if need[p]), replicas))
+    return check_meets(topology, actions, allow_data=primaries), notes
+
+
 def _meets(topology, anchor, names):
     """CLUSTER MEET, sent to the anchor, for every node the anchor does not know yet."""
     actions = []
@@ -115,7 +167,7 @@ def _meets(topology, anchor, names):
     return actions
 
 
-def _assign_free(primaries, need, free, zone_of):
+def assign_free(primaries, need, free, zone_of):
     """Pick replicas for primaries short of them from the free nodes, never in the same zone."""
     seats = [(p, k) for p in primaries for k in range(need[p])]
     match = fill_seats(seats, free, lambda seat, c: zone_of[c] != zone_of[seat[0]],

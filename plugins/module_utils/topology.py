@@ -158,6 +158,11 @@ class Topology:
         known = {n["id"] for n in self.views[self.anchor] if not n["handshake"]}
         return [n["name"] for n in self.inventory if self.id_of.get(n["name"]) in known]
 
+    def keys_of(self, name):
+        """Keys the node holds (INFO keyspace, every db); 0 when unknown."""
+        return sum(int(dict(part.split("=", 1) for part in value.split(",") if "=" in part).get("keys", 0))
+                   for key, value in self.server_info.get(name, {}).items() if key.startswith("db") and key[2:].isdigit())
+
     def free_nodes(self):
         """Reachable inventory nodes that hold no slots and follow no primary."""
         return [n["name"] for n in self.inventory if n["name"] in self.myself
@@ -211,7 +216,7 @@ class Topology:
                 id=self.id_of.get(n["name"]), host=n["host"], port=n["port"], zone=n["zone"],
                 role=self.role(n["name"]), primary=self.primary_of(n["name"]),
                 slots=render_slots(self.slots_of(n["name"])),
-                reachable=n["name"] not in self.unreachable,
+                reachable=n["name"] not in self.unreachable, dbsize=self.keys_of(n["name"]),
                 cluster_state=self.cluster_states().get(n["name"])) for n in self.inventory},
             shards=[dict(s, slots=render_slots(s["slots"])) for s in shards],
             slots_covered=len(self.covered_slots()),
@@ -292,7 +297,7 @@ def _foreign(found):
         len(found), ", ".join(found[:3]), ", ..." if len(found) > 3 else "")
 
 
-def join_refusals(topology, name):
+def join_refusals(topology, name, allow_data=False):
     """Why node `name` must not be met into the cluster (empty: it may join). A node joins only when it is
     alone or knows inventory nodes only (an interrupted formation), holds no slots and no keys: anything
     else belongs to another cluster or holds data, and a MEET would merge the two."""
@@ -303,22 +308,24 @@ def join_refusals(topology, name):
     found = strangers(topology, name)
     if found:
         reasons.append(_foreign(found))
+    if allow_data:  # a node restored from a backup: its slots and keys are meant to join
+        return reasons
     if node["slot_count"]:
         reasons.append("it holds %d slot(s)" % node["slot_count"])
-    keys = sum(int(dict(part.split("=", 1) for part in value.split(",") if "=" in part).get("keys", 0))
-               for key, value in topology.server_info.get(name, {}).items() if key.startswith("db") and key[2:].isdigit())
+    keys = topology.keys_of(name)
     if keys:
         reasons.append("it holds %d key(s)" % keys)
     return reasons
 
 
-def check_meets(topology, actions):
+def check_meets(topology, actions, allow_data=()):
     """Refuse (PlacementError) a plan that would CLUSTER MEET a node from another cluster or with data, or
-    send a MEET through a node that knows another cluster (that would merge our nodes into it)."""
+    send a MEET through a node that knows another cluster (that would merge our nodes into it). Nodes in
+    allow_data (restored from a backup) may hold slots and keys."""
     refused = []
     for action in actions:
         if action["op"] == "meet":
-            reasons = join_refusals(topology, action["node"])
+            reasons = join_refusals(topology, action["node"], action["node"] in allow_data)
             if reasons:
                 refused.append("%s: %s" % (action["node"], "; ".join(reasons)))
     for via in sorted(set(a["via"] for a in actions if a["op"] == "meet")):

@@ -48,6 +48,16 @@ options:
     description: Seconds to wait for gossip between phases and for C(cluster_state:ok) at the end.
     type: int
     default: 120
+  slot_layout:
+    description:
+      - A restore (C(playbooks/restore.yml)) gives the slot map of the backup, inventory name of a primary to its slot
+        ranges (C(first-last)). Those nodes become the primaries of exactly those slots, and may already hold keys
+        (a node restored from a backup claims the slots it has keys for at start); every other node replicates one of
+        them, never in its zone. The map must cover the 16384 slots exactly once; a node holding a slot outside its
+        ranges is refused before anything is sent.
+      - Empty (the default) lets the planner choose, zone-aware, with an even split of the slots.
+    type: dict
+    default: {}
 author:
   - shardwise.redis developers (@shardwise)
 """
@@ -106,7 +116,7 @@ def main():
     spec = connection_argument_spec()
     spec.update(nodes=node_argument_spec(), replicas=dict(type="int", default=1),
                 min_primaries=dict(type="int", default=3), allow_zone_majority=dict(type="bool", default=False),
-                wait_timeout=dict(type="int", default=120))
+                wait_timeout=dict(type="int", default=120), slot_layout=dict(type="dict", default={}))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
     names = [n["name"] for n in p["nodes"]]
@@ -115,7 +125,7 @@ def main():
     try:
         result = converge(make_cli(module), p["nodes"], Waiter(p["wait_timeout"]), check_mode=module.check_mode,
                           diff=module._diff, replicas=p["replicas"], min_primaries=p["min_primaries"],
-                          allow_zone_majority=p["allow_zone_majority"])
+                          allow_zone_majority=p["allow_zone_majority"], slot_layout=p["slot_layout"] or None)
     except Stopped as exc:
         module.fail_json(msg=str(exc), **exc.result)
     module.exit_json(**result)

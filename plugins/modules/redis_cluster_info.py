@@ -90,7 +90,7 @@ cluster:
   type: dict
   sample:
     nodes: {redis-a1: {id: 3f1c..., host: 10.0.1.11, port: 6379, zone: zone-a, role: primary, primary: null,
-                       slots: ["0-5460"], reachable: true, cluster_state: ok}}
+                       slots: ["0-5460"], reachable: true, dbsize: 1200, cluster_state: ok}}
     shards: [{primary: redis-a1, zone: zone-a, replicas: [redis-b2], slots: ["0-5460"], slot_count: 5461}]
     slots_covered: 16384
     open_slots: []
