@@ -13,6 +13,7 @@ import re
 from ansible_collections.shardwise.redis.plugins.module_utils.backup import FORMAT, SERIES, manifest_problems
 
 KEYS = re.compile(r"\[info\] (\d+) keys read")
+EXPIRES = re.compile(r"\[info\] (\d+) expires")
 AUX = re.compile(r"AUX FIELD ([\w-]+) = '([^']*)'")
 
 
@@ -41,6 +42,7 @@ def backup_manifest(shards, id, nodes, checks, sums, local_sums, staged):
         text = check.get("stdout") or ""
         aux = dict(AUX.findall(text))
         keys = KEYS.search(text)
+        expires = EXPIRES.search(text)
         if not keys:
             problems.append("redis-check-rdb did not report the keys of shard %d (%s)" % (shard["index"], shard["source"]))
         if _checksum(remote) is None or _checksum(remote) != _checksum(local):
@@ -51,7 +53,8 @@ def backup_manifest(shards, id, nodes, checks, sums, local_sums, staged):
                     primary_address=address.get(shard["primary"]), zone=shard["zone"], replicas=shard["replicas"],
                     source=shard["source"], source_role=shard["source_role"], file="shard-%d.rdb" % shard["index"],
                     bytes=(local or {}).get("stat", {}).get("size"), sha256=_checksum(local),
-                    keys=int(keys.group(1)) if keys else None, redis_version=versions[-1],
+                    keys=int(keys.group(1)) if keys else None, expires=int(expires.group(1)) if expires else 0,
+                    redis_version=versions[-1],
                     saved_at=int(aux["ctime"]) if aux.get("ctime", "").isdigit() else shard.get("saved_at"),
                     save_seconds=shard.get("save_seconds"), repl_offset=shard.get("repl_offset"),
                     aof_manifest=("shard-%d.aof.manifest" % shard["index"]) if "aof-manifest" in (stage.get("stdout") or "") else None)

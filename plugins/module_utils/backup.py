@@ -177,6 +177,8 @@ def manifest_problems(manifest, series=SERIES):
             problems.append("%s has no sha256 of its file" % where)
         if not isinstance(shard.get("keys"), int) or shard["keys"] < 0:
             problems.append("%s has no key count" % where)
+        elif not isinstance(shard.get("expires", 0), int) or not 0 <= shard.get("expires", 0) <= shard["keys"]:
+            problems.append("%s has a count of keys with a time to live outside 0-%d" % (where, shard["keys"]))
         try:
             slots = parse(shard.get("slots") or [])
         except ValueError as exc:
@@ -248,7 +250,7 @@ def restore_plan(manifest, nodes, replicas=1):
                      % (max(crowd, key=crowd.get), max(crowd.values()), len(primaries)))
     return dict(
         shards=[dict(index=s["index"], primary=chosen[s["index"]], reason=reasons[s["index"]], slots=s["slots"],
-                     file=s["file"], keys=s["keys"], sha256=s["sha256"]) for s in shards],
+                     file=s["file"], keys=s["keys"], expires=s.get("expires") or 0, sha256=s["sha256"]) for s in shards],
         layout=dict((chosen[s["index"]], list(s["slots"])) for s in shards),
         replicas=dict((node, primary) for primary, new in chosen_replicas.items() for node in new),
         notes=notes)

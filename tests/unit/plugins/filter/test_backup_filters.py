@@ -20,7 +20,7 @@ def shards():
 
 def check(keys=100, version="7.2.4"):
     return dict(stdout="[offset 26] AUX FIELD redis-ver = '%s'\n[offset 52] AUX FIELD ctime = '1796216696'\n"
-                       "\\o/ RDB looks OK! \\o/\n[info] %d keys read\n" % (version, keys))
+                       "\\o/ RDB looks OK! \\o/\n[info] %d keys read\n[info] 2 expires\n" % (version, keys))
 
 
 def stat(sha, size=4096):
@@ -38,7 +38,7 @@ def test_a_good_backup_gives_a_restorable_manifest():
     result = build()
     manifest = result["manifest"]
     assert result["problems"] == []
-    assert [s["keys"] for s in manifest["shards"]] == [100, 200, 300]
+    assert [s["keys"] for s in manifest["shards"]] == [100, 200, 300] and manifest["shards"][0]["expires"] == 2
     assert manifest["shards"][0]["primary_address"] == "10.0.1.11:6379" and manifest["shards"][0]["saved_at"] == 1796216696
     assert manifest["shards"][2]["aof_manifest"] == "shard-2.aof.manifest" and manifest["acl_file"] == "users.acl"
     assert manifest["redis_version"] == "7.2.4" and manifest["complete"]

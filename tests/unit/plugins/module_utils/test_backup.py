@@ -135,6 +135,9 @@ def test_a_complete_manifest_has_no_problems_and_gaps_overlaps_and_versions_are_
     assert any("shard 0 names no file" in p for p in problems) and any("no sha256" in p for p in problems)
     assert any("no key count" in p for p in problems) and any("outside 0-16383" in p for p in problems)
     assert backup.manifest_problems([]) and backup.manifest_problems(dict(manifest(), shards=[]))
+    ttl = manifest()
+    ttl["shards"][2]["expires"] = 13
+    assert backup.manifest_problems(ttl) == ["shard 2 has a count of keys with a time to live outside 0-12"]
 
 
 def test_restore_onto_the_same_hosts_keeps_each_shard_on_its_primary_with_zone_separated_replicas():
