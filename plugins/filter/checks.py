@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
 import ipaddress
 import os
 import re
@@ -46,6 +47,54 @@ def acl_password_problems(users):
     for dup in sorted(set(n for n in names if n and names.count(n) > 1)):
         problems.append("ACL user %s is defined twice: rename the extra user in redis_acl_extra_users" % dup)
     return problems
+
+
+def previous_password_problems(previous, users):
+    """redis_acl_previous_passwords ({user: previous password}, accepted next to the current one during a rotation)
+    against the ACL users ([{name, password, var}]). One line per problem, never a password."""
+    if previous in (None, ""):
+        return []
+    if not isinstance(previous, dict):
+        return ["redis_acl_previous_passwords must be a map of ACL user to its previous password, e.g. {worker: <old>}"]
+    current = dict((u.get("name"), u.get("password")) for u in users if not str(u.get("name")).startswith("the "))
+    problems = []
+    for name, password in sorted(previous.items(), key=lambda item: str(item[0])):
+        if name not in current:
+            problems.append("redis_acl_previous_passwords names %s, which is not an ACL user (%s)"
+                            % (name, ", ".join(sorted(str(n) for n in current))))
+        elif not isinstance(password, str) or not password:
+            problems.append("redis_acl_previous_passwords.%s is empty: give the password %s had before, or remove the entry"
+                            % (name, name))
+        elif password == current[name]:
+            problems.append("redis_acl_previous_passwords.%s equals the current password of %s: set the new password first "
+                            "(the previous one stays accepted while it is listed here)" % (name, name))
+        elif not SAFE.match(password):
+            problems.append("redis_acl_previous_passwords.%s contains characters an ACL file cannot carry" % name)
+    return problems
+
+
+def acl_rotation_problems(acl_list, users, previous=None):
+    """Users (names only) whose password hashes on a node (ACL LIST lines) are not exactly the sha256 of their
+    current password plus, while listed in `previous`, of their previous one."""
+    previous = previous or {}
+    held = {}
+    for line in acl_list:
+        words = str(line).split()
+        if len(words) > 1 and words[0] == "user":
+            held[words[1]] = sorted(w[1:] for w in words[2:] if w.startswith("#") and len(w) == 65)
+    wrong = []
+    for user in users:
+        want = [hashlib.sha256(user["password"].encode("utf-8")).hexdigest()]
+        if user["name"] in previous:
+            want.append(hashlib.sha256(previous[user["name"]].encode("utf-8")).hexdigest())
+        if held.get(user["name"]) != sorted(want):
+            wrong.append(user["name"])
+    return wrong
+
+
+def acl_password_count(name, previous=None):
+    """'worker (2 passwords)' while a rotation overlaps, else 'worker (1 password)'."""
+    return "%s (%s)" % (name, "2 passwords" if name in (previous or {}) else "1 password")
 
 
 TLS_PROTOCOLS = ("TLSv1.2", "TLSv1.3")
@@ -338,5 +387,7 @@ def runbook_timer_problems(timers, inventory, keep):
 
 class FilterModule(object):
     def filters(self):
-        return {"acl_password_problems": acl_password_problems, "server_input_problems": server_input_problems,
+        return {"acl_password_problems": acl_password_problems, "previous_password_problems": previous_password_problems,
+                "acl_rotation_problems": acl_rotation_problems, "acl_password_count": acl_password_count,
+                "server_input_problems": server_input_problems,
                 "cluster_input_problems": cluster_input_problems, "runbook_timer_problems": runbook_timer_problems}

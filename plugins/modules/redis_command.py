@@ -41,6 +41,17 @@ options:
     type: list
     elements: str
     required: true
+  secret:
+    description:
+      - A last argument that is a secret (C(CONFIG SET masterauth)), sent through the module's own TLS connection,
+        never on a command line. Its reply is RV(stdout).
+    type: str
+  login_password_previous:
+    description:
+      - The user's previous password, tried once when O(login_password) is refused with C(WRONGPASS). During a
+        password rotation the node may still hold the old ACL file until this very command (C(ACL LOAD)) loads the
+        new one.
+    type: str
 author:
   - shardwise.redis developers (@shardwise)
 """
@@ -77,6 +88,10 @@ sent:
   description: Whether the command was sent (false for a command that changes the node, in check mode).
   returned: always
   type: bool
+authenticated_with:
+  description: C(previous) when only O(login_password_previous) was accepted, else C(current).
+  returned: when the command was sent
+  type: str
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -87,21 +102,39 @@ from ansible_collections.shardwise.redis.plugins.module_utils.cli import (
 def main():
     spec = connection_argument_spec()
     spec.update(host=dict(type="str", default="127.0.0.1"), port=dict(type="int", default=6379),
-                command=dict(type="list", elements="str", required=True))
+                command=dict(type="list", elements="str", required=True), secret=dict(type="str", no_log=True),
+                login_password_previous=dict(type="str", no_log=True))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
     if not p["command"] or not all(p["command"]):
         module.fail_json(msg="command must be a non-empty list of non-empty words, e.g. [INFO, replication]")
-    if p["login_password"] and any(p["login_password"] in word for word in p["command"]):
-        module.fail_json(msg="command must not carry the password: arguments show in the process list")
+    secrets = [x for x in (p["login_password"], p["login_password_previous"], p["secret"]) if x]
+    if any(secret in word for secret in secrets for word in p["command"]):
+        module.fail_json(msg="command must not carry a password: arguments show in the process list (put it in secret)")
     if module.check_mode and not read_only(p["command"]):
         module.exit_json(changed=True, sent=False)
+    used = "current"
     try:
-        out = make_cli(module).run(p["host"], p["port"], *p["command"])
+        out = send(make_cli(module), p)
     except RedisCliError as exc:
-        module.fail_json(msg=str(exc), sent=True)
+        if not (p["login_password_previous"] and "WRONGPASS" in str(exc)):
+            module.fail_json(msg=str(exc), sent=True)
+        module.params["login_password"], used = p["login_password_previous"], "previous"
+        try:
+            out = send(make_cli(module), p)
+        except RedisCliError as again:
+            module.fail_json(msg="%s (the previous password was refused too)" % again, sent=True)
     out = out[:-1] if out.endswith("\n") else out
-    module.exit_json(changed=False, sent=True, stdout=out, stdout_lines=out.splitlines())
+    module.exit_json(changed=False, sent=True, stdout=out, stdout_lines=out.splitlines(), authenticated_with=used)
+
+
+def send(cli, p):
+    """The reply text: redis-cli's for a plain command; with a secret, the reply of the module's own connection
+    (RESP: the secret never reaches a command line)."""
+    if p["secret"] is None:
+        return cli.run(p["host"], p["port"], *p["command"])
+    reply = cli.pipe(p["host"], p["port"], [list(p["command"]) + [p["secret"]]])[0]
+    return reply if isinstance(reply, str) else str(reply)
 
 
 if __name__ == "__main__":

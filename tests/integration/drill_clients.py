@@ -134,6 +134,10 @@ class Probe(threading.Thread):
                     raise redis.ConnectionError("no owner known")
                 self.nodes.conn(ip).rpush(self.key, self.seq)
                 self.accepted.append((time.time(), self.seq))
+            except redis.AuthenticationError:  # a (re)connection whose password the node refuses
+                self.errors.append((time.time(), "WRONGPASS"))
+                self.nodes.drop(ip)
+                self.nodes.refresh()
             except redis.ResponseError as exc:
                 self.errors.append((time.time(), error_code(exc)))
                 self.nodes.refresh(prefer=getattr(exc, "host", None))  # MOVED names the new owner

@@ -43,6 +43,7 @@ FILES = [
     ("{conf_dir}", 0o750, "root", "{group}"),
     ("{conf_dir}/redis.conf", 0o640, "root", "{group}"),
     ("{conf_dir}/users.acl", 0o600, "{user}", "{group}"),
+    ("{conf_dir}/replication-auth.conf", 0o640, "root", "{group}"),
     ("{conf_dir}/tls", 0o750, "root", "{group}"),
     ("{conf_dir}/tls/redis.key", 0o640, "root", "{group}"),
     ("{conf_dir}/tls/redis.crt", 0o644, "root", "{group}"),

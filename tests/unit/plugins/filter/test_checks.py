@@ -5,7 +5,8 @@ import re
 import pytest
 
 from ansible_collections.shardwise.redis.plugins.filter.checks import (
-    OWNED_DIRECTIVES, acl_password_problems, cluster_input_problems, config_extra_problems, runbook_timer_problems, series_problems,
+    OWNED_DIRECTIVES, acl_password_count, acl_password_problems, acl_rotation_problems, cluster_input_problems,
+    previous_password_problems, config_extra_problems, runbook_timer_problems, series_problems,
     server_input_problems)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
@@ -211,3 +212,39 @@ def test_only_the_7_2_series_is_accepted(inputs, problem):
 def test_runbook_timer_inputs(timers, inventory, keep, problem):
     found = runbook_timer_problems(timers, inventory, keep)
     assert (found == []) if problem is None else (len(found) == 1 and problem in found[0]), found
+
+
+def test_previous_passwords_name_known_users_differ_from_the_current_ones_and_are_never_shown():
+    current = users()
+    assert previous_password_problems({}, current) == [] and previous_password_problems(None, current) == []
+    old = "an-old-worker-password-1"
+    assert previous_password_problems({"worker": old}, current) == []
+    problems = previous_password_problems({"wroker": old, "worker": "", "api": current[2]["password"],
+                                           "admin": "with space inside it"}, current)
+    assert any("names wroker, which is not an ACL user" in p for p in problems)
+    assert any("previous_passwords.worker is empty" in p for p in problems)
+    assert any("previous_passwords.api equals the current password of api" in p for p in problems)
+    assert any("previous_passwords.admin contains characters" in p for p in problems)
+    assert len(problems) == 4 and not any(old in p or current[2]["password"] in p for p in problems)
+    assert previous_password_problems(["worker"], current) == [
+        "redis_acl_previous_passwords must be a map of ACL user to its previous password, e.g. {worker: <old>}"]
+
+
+def test_a_rotation_is_checked_against_the_hashes_each_node_holds():
+    import hashlib
+
+    def h(password):
+        return "#" + hashlib.sha256(password.encode()).hexdigest()
+    current = users()
+    old = "an-old-worker-password-1"
+    overlap = ["user default off resetpass ~* &* +@all",
+               "user admin on %s ~* &* +@all" % h(current[0]["password"]),
+               "user worker on %s %s ~bull:* -@all" % (h(old), h(current[1]["password"])),
+               "user api on %s ~bull:* -@all" % h(current[2]["password"])]
+    assert acl_rotation_problems(overlap, current, {"worker": old}) == []
+    assert acl_rotation_problems(overlap, current, {}) == ["worker"]  # the old one must be gone after the rotation
+    stale = [overlap[0], overlap[1], "user worker on %s ~bull:*" % h(old), overlap[3]]
+    assert acl_rotation_problems(stale, current, {"worker": old}) == ["worker"]  # the reload did not take
+    assert acl_rotation_problems(overlap[:2], current, {"worker": old}) == ["worker", "api"]
+    assert acl_password_count("worker", {"worker": old}) == "worker (2 passwords)"
+    assert acl_password_count("api", {"worker": old}) == "api (1 password)"

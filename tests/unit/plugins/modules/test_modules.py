@@ -27,11 +27,13 @@ def scripted_redis_cli(monkeypatch):
     monkeypatch.setattr(cli, "NATIVE_PIPE", False)
 
 
-def run_module(module, args, answer, check_mode=False, diff=False):
+def run_module(module, args, answer, check_mode=False, diff=False, env_log=None):
     calls = []
 
     def run_command(self, argv, environ_update=None, data=None, **kwargs):
         calls.append((argv, environ_update))
+        if env_log is not None:
+            env_log.append(environ_update)
         if data is None:
             return answer(argv)
         # RedisCli.pipe: one command per stdin line, one JSON reply per line (redis-cli --json)

@@ -2,6 +2,7 @@
 sends only read-only commands, and a command carrying the password is refused."""
 import json
 
+from ansible_collections.shardwise.redis.plugins.module_utils import cli
 from ansible_collections.shardwise.redis.plugins.modules import redis_command
 
 from test_modules import SECRET, command_of, run_module
@@ -43,3 +44,53 @@ def test_a_secret_as_argument_is_refused_before_anything_runs():
     result, calls = run_module(redis_command, dict(command=["AUTH", "admin", SECRET]), answer)
     assert result["failed"] and "process list" in result["msg"] and calls == []
     assert SECRET not in json.dumps(result)
+
+
+OLD = "unit-test-Previous-41"
+
+
+def acl_answer(accepted):
+    """A node that accepts only `accepted` (the ACL file it holds)."""
+    def answer(argv, env):
+        if env["REDISCLI_AUTH"] != accepted:
+            return 1, "", "AUTH failed: WRONGPASS invalid username-password pair or user is disabled.\nNOAUTH Authentication required."
+        return 0, "OK\n", ""
+    return answer
+
+
+def run_acl_load(accepted, previous):
+    seen = []
+
+    def answer(argv):
+        return acl_answer(accepted)(argv, seen[-1])
+    result, calls = run_module(redis_command, dict(command=["ACL", "LOAD"], login_password_previous=previous),
+                               answer, env_log=seen)
+    return result, calls
+
+
+def test_an_admin_rotation_reloads_the_acl_with_the_previous_password_when_the_new_one_is_refused():
+    result, calls = run_acl_load(accepted=OLD, previous=OLD)
+    assert not result["failed"] and result["stdout"] == "OK" and result["authenticated_with"] == "previous"
+    assert [env["REDISCLI_AUTH"] for _argv, env in calls] == [SECRET, OLD]
+    assert OLD not in json.dumps(result) and all(OLD not in " ".join(argv) for argv, _env in calls)
+    result, calls = run_acl_load(accepted=SECRET, previous=OLD)
+    assert result["authenticated_with"] == "current" and len(calls) == 1
+    result, calls = run_acl_load(accepted="something-else-entirely", previous=OLD)
+    assert result["failed"] and "the previous password was refused too" in result["msg"]
+    result, calls = run_acl_load(accepted=OLD, previous=None)  # without a previous password: the trap, named
+    assert result["failed"] and "WRONGPASS" in result["msg"] and len(calls) == 1
+
+
+def test_a_secret_argument_travels_on_stdin_never_in_argv(monkeypatch):
+    monkeypatch.setattr(cli, "NATIVE_PIPE", False)
+    sent = []
+
+    def answer(argv):
+        sent.append(argv)
+        return 0, "OK\n", ""
+    result, calls = run_module(redis_command, dict(command=["CONFIG", "SET", "masterauth"], secret=OLD), answer)
+    assert not result["failed"] and result["stdout"] == "OK"
+    assert all(OLD not in " ".join(argv) for argv, _env in calls) and OLD not in json.dumps(result)
+    assert sent[0][-4:] == ["CONFIG", "SET", "masterauth", OLD]  # what redis-cli read from its stdin
+    result, calls = run_module(redis_command, dict(command=["CONFIG", "SET", "masterauth", OLD], secret=OLD), answer)
+    assert result["failed"] and "process list" in result["msg"] and calls == []
