@@ -165,3 +165,39 @@ def test_lost_pki_folder_is_refused(tmp_path):
     assert not pki.exists()
     rc, out = run(inventory(tmp_path, redis_conf_dir=str(conf), redis_tls_pki_dir=str(pki), redis_tls_pki_new_ca=True))
     assert "is not in redis_tls_pki_dir" not in out, out[-3000:]
+
+
+@pytest.mark.parametrize("step, files, message", [
+    ("rollback", [], "redis_tls_ca_rotation"),
+    ("switch", [], "there is no next CA to switch to in"),
+    ("finish", ["ca.crt", "ca-next.crt"], "the next CA is prepared but does not sign yet (ca-next.crt): run with "
+                                          "redis_tls_ca_rotation=switch first"),
+    ("prepare", ["ca.crt", "ca-previous.crt"], "the previous rotation is not finished (ca-previous.crt is still trusted): "
+                                               "run with redis_tls_ca_rotation=finish first"),
+])
+def test_ca_rotation_step_out_of_order_is_refused(tmp_path, step, files, message):
+    """A CA rotation step the PKI folder is not ready for is refused before any host changes, naming the step
+    to run instead."""
+    pki = tmp_path / "pki"
+    pki.mkdir()
+    for name in files:
+        (pki / name).write_text("-----BEGIN CERTIFICATE-----\n%s\n-----END CERTIFICATE-----\n" % name)
+    rc, out = run(inventory(tmp_path, redis_tls_pki_dir=str(pki), redis_tls_ca_rotation=step))
+    assert rc != 0, out[-2000:]
+    assert message in " ".join(out.split()), out[-3000:]
+    assert sorted(p.name for p in pki.iterdir()) == sorted(files)
+
+
+def test_ca_rotation_with_own_ca_is_refused(tmp_path):
+    """redis_tls_ca_rotation rotates the generated CA only: with redis_tls_ca_cert_src the bundle is the user's."""
+    own = tmp_path / "own"
+    own.mkdir()
+    for name in ("ca.crt", "node.crt", "node.key", "admin.crt", "admin.key", "metrics.crt", "metrics.key"):
+        (own / name).write_text("x\n")
+    rc, out = run(inventory(tmp_path, redis_tls_ca_rotation="prepare", redis_tls_ca_cert_src=str(own / "ca.crt"),
+                            redis_tls_cert_src=str(own / "node.crt"), redis_tls_key_src=str(own / "node.key"),
+                            redis_tls_client_certs_src={"admin": {"cert": str(own / "admin.crt"), "key": str(own / "admin.key")},
+                                                        "metrics": {"cert": str(own / "metrics.crt"),
+                                                                    "key": str(own / "metrics.key")}}))
+    assert rc != 0, out[-2000:]
+    assert "put the old and the new CA in that file (a bundle)" in " ".join(out.split()), out[-3000:]
