@@ -350,7 +350,7 @@ def cluster_input_problems(nodes):
     return problems
 
 
-SCHEDULABLE = ("failover_recovery", "memory_emergency", "rolling_upgrade", "backup")
+SCHEDULABLE = ("failover_recovery", "memory_emergency", "rolling_upgrade", "backup", "queue_placement")
 
 
 def runbook_timer_problems(timers, inventory, keep):

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: shardwise.redis contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""BullMQ's key layout in cluster mode, shared by queue depths (redis_cluster_info) and the memory
+"""BullMQ's key layout in cluster mode, shared by the queue report (redis_cluster_info), queue placement and the memory
 clean-up (bullmq_cleanup.py plans it, executor.py runs clean_set and trim_events). A queue `q` under
 prefix `p` keeps every key under `p:{q}:q:`: the queue name in braces is the hash tag, so all of a
 queue's keys live in one slot, as BullMQ's Lua scripts need."""
@@ -10,7 +10,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.shardwise.redis.plugins.module_utils.cli import RedisCliError
 from ansible_collections.shardwise.redis.plugins.module_utils.slots import slot_of
 
 # One batch: at most ARGV[3] jobs of KEYS[1] (a finished set) scored at or below ARGV[2] (ms), after
@@ -55,16 +54,60 @@ ZSET_STATES = ("delayed", "prioritized", "waiting-children", "completed", "faile
 FINISHED_STATES = ("completed", "failed")
 
 
+def _tagged(text):
+    return "{" in text and "}" in text.split("{", 1)[1][1:]
+
+
 def queue_base(prefix, queue):
     """Key base of a queue (job ids and state names follow it). BullMQ keys are <prefix>:<queue name>:<type>,
     and in cluster mode the hash tag sits in one of the two:
     - in the queue name, as most Node.js apps do (prefix bull, queue '{critical}'): 'bull:{critical}:';
     - in the prefix (prefix 'bull:{critical}', queue 'critical', as the Python tests here do):
       'bull:{critical}:critical:'.
-    A configured name with braces is taken as the first kind, a plain name as the second."""
-    if "{" in queue and "}" in queue.split("{", 1)[1]:
+    A configured name with braces is taken as the first kind; with a plain name and a plain prefix (the
+    collection's redis_bullmq_prefix) the name is the tag in the prefix, as in the second kind."""
+    if _tagged(queue) or _tagged(prefix):
         return "%s:%s:" % (prefix, queue)
     return "%s:{%s}:%s:" % (prefix, queue, queue)
+
+
+def hash_tag(key):
+    """The part of `key` Redis hashes: the first non-empty {...}, else the whole key."""
+    start = key.find("{")
+    end = key.find("}", start + 1) if start >= 0 else -1
+    return key[start + 1:end] if start >= 0 and end > start + 1 else key
+
+
+def queue_name_problems(prefix, queues):
+    """What BullMQ or Redis Cluster would refuse in these names, each message naming the fix."""
+    problems = []
+    if not isinstance(prefix, str) or not prefix or prefix.endswith(":"):
+        problems.append("the BullMQ prefix %r must be a non-empty string that does not end with ':'" % (prefix,))
+    for queue in queues:
+        if not isinstance(queue, str) or not queue:
+            problems.append("queue name %r must be a non-empty string" % (queue,))
+        elif ":" in queue:
+            problems.append("queue %r: BullMQ refuses ':' in queue names (Queue name cannot contain :); put a "
+                            "grouping in the prefix instead" % queue)
+        elif "{}" in queue or queue.count("{") != queue.count("}"):
+            problems.append("queue %r: an empty or unbalanced hash tag; write {name} or a plain name" % queue)
+    if isinstance(prefix, str) and _tagged(prefix) and len(queues) > 1:
+        problems.append("the prefix %r holds a hash tag, so every queue under it lands in one slot: put the tag in "
+                        "each queue's name or prefix instead" % prefix)
+    return problems
+
+
+def queue_where(prefix, queue, shards=None, zone_of=None):
+    """Where queue `queue` under `prefix` lives: {queue, key_base, hash_tag, slot} and, given the cluster's
+    shards ([{primary, zone, replicas, slots: [(first, last)]}]) , the primary, its zone and its replicas."""
+    base = queue_base(prefix, queue)
+    row = dict(queue=queue, prefix=prefix, key_base=base, hash_tag=hash_tag(base), slot=slot_of(base))
+    if shards is not None:
+        shard = next((s for s in shards if any(a <= row["slot"] <= b for a, b in s["slots"])), None)
+        zone_of = zone_of or {}
+        row.update(primary=shard["primary"] if shard else None, zone=shard["zone"] if shard else None,
+                   replicas=[dict(name=r, zone=zone_of.get(r)) for r in (shard["replicas"] if shard else [])])
+    return row
 
 
 def queue_key(prefix, queue, suffix):
@@ -100,19 +143,30 @@ def discover_queues(cli, node, prefix, count=1000):
     return [b for b, fields in zip(bases, checks) if any(fields)]
 
 
-def queue_depths(cli, topology, prefix, queues):
-    """Jobs per queue and state, read from the primary that owns the queue's slot (one pipe per queue)."""
+def queue_report(cli, topology, prefix, queues, samples=10):
+    """Per queue: where it lives (queue_where) and what it holds, read from its primary in one pipe: jobs per
+    state, the keys in its slot, and their memory estimated from MEMORY USAGE of up to `samples` of them."""
+    shards = topology.shards()
     result = {}
     for queue in queues:
-        slot = queue_slot(prefix, queue)
-        owner = next((s["primary"] for s in topology.shards() if any(a <= slot <= b for a, b in s["slots"])), None)
-        if owner is None:
-            raise RedisCliError("slot %d of queue %s is not served by any primary" % (slot, queue))
-        node = topology.by_name[owner]
+        row = queue_where(prefix, queue, shards, topology.zone_of)
+        result[queue] = row
+        if row["primary"] is None:
+            row["problem"] = "slot %d is not served by any primary" % row["slot"]
+            continue
+        node = topology.by_name[row["primary"]]
         commands = [["LLEN", queue_key(prefix, queue, state)] for state in LIST_STATES]
         commands += [["ZCARD", queue_key(prefix, queue, state)] for state in ZSET_STATES]
+        commands += [["CLUSTER", "COUNTKEYSINSLOT", row["slot"]], ["CLUSTER", "GETKEYSINSLOT", row["slot"], samples]]
         replies = cli.pipe(node["host"], node["port"], commands)
-        result[queue] = dict((state, int(n)) for state, n in zip(LIST_STATES + ZSET_STATES, replies))
+        row["depth"] = dict((state, int(n)) for state, n in zip(LIST_STATES + ZSET_STATES, replies))
+        row["jobs"] = sum(row["depth"].values())
+        row["keys_in_slot"] = int(replies[-2])
+        sample = list(replies[-1] or [])
+        sizes = [int(n) for n in cli.pipe(node["host"], node["port"], [["MEMORY", "USAGE", k, "SAMPLES", 5] for k in sample])
+                 if n is not None] if sample else []
+        row["memory_bytes"] = int(sum(sizes) * row["keys_in_slot"] / len(sizes)) if sizes else 0
+        row["memory_sampled_keys"] = len(sizes)
     return result
 
 

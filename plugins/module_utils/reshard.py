@@ -17,6 +17,7 @@ from ansible_collections.shardwise.redis.plugins.module_utils.cli import RedisCl
 from ansible_collections.shardwise.redis.plugins.module_utils.executor import Executor, wait_healthy
 from ansible_collections.shardwise.redis.plugins.module_utils.migrate import Progress
 from ansible_collections.shardwise.redis.plugins.module_utils.placement import PlacementError, plan_layout
+from ansible_collections.shardwise.redis.plugins.module_utils.queue_placement import compensation_moves, plan_queue_placement
 from ansible_collections.shardwise.redis.plugins.module_utils.slots import CLUSTER_SLOTS, to_set
 from ansible_collections.shardwise.redis.plugins.module_utils.topology import check_meets, gather, parse_info
 
@@ -104,7 +105,7 @@ def open_slot_work(topology):
 
 
 def plan_reshard(topology, mode="add", remove=(), weights=None, threshold=2.0, replicas=1, allow_zone_majority=False,
-                 slots=(), target=None):
+                 slots=(), target=None, queues=None):
     """What an add/remove/balance run does. Returns {actions, targets {primary: slots}}; the actions, in
     order: move (resume: open slots an interrupted run left), meet (new hosts), replicate (their
     replicas), new_shard (ready for slots), move, forget (drained hosts, then CLUSTER RESET).
@@ -176,8 +177,10 @@ def plan_reshard(topology, mode="add", remove=(), weights=None, threshold=2.0, r
         primaries = holders
     elif mode == "move":
         return _plan_slot_moves(topology, plan, slots, target)
+    elif mode == "queues":
+        return _plan_queue_moves(topology, plan, queues or {}, threshold)
     elif mode != "balance":
-        raise PlacementError("mode must be add, remove, balance or move, got %r" % mode)
+        raise PlacementError("mode must be add, remove, balance, move or queues, got %r" % mode)
     # Balance over the primaries as they will be once the resume work and the new shards are in.
     owned = {p: set(to_set(topology.slots_of(p))) for p in primaries}
     for slot, src, dst in plan["resume"]:
@@ -207,6 +210,31 @@ def _plan_slot_moves(topology, plan, slots, target):
             held.discard(slot)
         owned.setdefault(dst, set()).add(slot)
     return dict(actions=_actions(plan, topology), targets=dict((p, len(s)) for p, s in owned.items()))
+
+
+def _plan_queue_moves(topology, plan, queues, threshold):
+    """mode=queues: each BullMQ queue's slot to the primary queue_placement chooses (queues: {prefix, names,
+    placement}), then slots without a queue moved back where the balance would leave the threshold."""
+    holders = topology.primaries_with_slots()
+    owned = dict((p, set(to_set(topology.slots_of(p)))) for p in holders)
+    for slot, src, dst in plan["resume"]:
+        for held in owned.values():
+            held.discard(slot)
+        owned.setdefault(dst, set()).add(slot)
+    owner = dict((slot, p) for p, held in owned.items() for slot in held)
+    shard_of = dict((n["name"], topology.primary_of(n["name"])) for n in topology.inventory
+                    if topology.primary_of(n["name"]) in holders)
+    shard_of.update((p, p) for p in holders)
+    placed = plan_queue_placement(queues.get("prefix", "bull"), list(queues.get("names", [])),
+                                  queues.get("placement") or {}, owner.get, holders, shard_of)
+    keep = set(row["slot"] for row in placed["queues"].values())
+    counts = dict((p, len(held)) for p, held in owned.items())
+    plan["moves"] = placed["moves"] + compensation_moves(placed["moves"], owned, keep, counts, threshold, out_of_balance)
+    for slot, src, dst in plan["moves"]:
+        owned[src].discard(slot)
+        owned[dst].add(slot)
+    return dict(actions=_actions(plan, topology), targets=dict((p, len(s)) for p, s in owned.items()),
+                queues=placed["queues"])
 
 
 def group_moves(moves):
@@ -317,9 +345,13 @@ def run(cli, inventory, waiter, options, check_mode=False, diff=False):
         plan = plan_reshard(topology, mode=options["mode"], remove=options["remove"], weights=options["weights"],
                             threshold=options["threshold"], replicas=options["replicas"],
                             allow_zone_majority=options["allow_zone_majority"],
-                            slots=options.get("slots", ()), target=options.get("target"))
+                            slots=options.get("slots", ()), target=options.get("target"),
+                            queues=dict(prefix=options["bullmq_prefix"], names=options.get("bullmq_queues") or [],
+                                        placement=options.get("queue_placement") or {}))
         actions = plan["actions"]
         result.update(plan=render_all(actions), targets=plan["targets"], changed=bool(actions))
+        if "queues" in plan:
+            result["queues"] = plan["queues"]
         receivers = set(dst for _unused1, _unused2, dst in moves_of(actions))
         memory = dict((n, cli.run(topology.by_name[n]["host"], topology.by_name[n]["port"], "INFO", "memory"))
                       for n in receivers | set(topology.primaries_with_slots()))

@@ -24,8 +24,9 @@ extends_documentation_fragment:
 options:
   bullmq_queues:
     description:
-      - BullMQ queue names to report depths for. Queue C(q) uses the hash-tagged prefix
-        C(<bullmq_prefix>:{q}), so its keys look like C(bull:{critical}:critical:wait).
+      - BullMQ queue names to report (RV(queues), RV(queue_placement)). Queue C(q) uses the hash-tagged prefix
+        C(<bullmq_prefix>:{q}), so its keys look like C(bull:{critical}:critical:wait); a name with braces
+        (C({critical})) keeps its keys under C(<bullmq_prefix>:{critical}:).
     type: list
     elements: str
     default: []
@@ -33,6 +34,11 @@ options:
     description: BullMQ key prefix (before the hash tag).
     type: str
     default: bull
+  memory_samples:
+    description:
+      - Keys of each queue's slot whose C(MEMORY USAGE) is read to estimate the queue's memory (0 - none).
+    type: int
+    default: 10
   allow_spare:
     description:
       - Do not count new hosts outside the cluster (no slots, no primary) as a problem; they are
@@ -132,10 +138,21 @@ queues:
   returned: when O(bullmq_queues) is set
   type: dict
   sample: {critical: {wait: 3, active: 1, paused: 0, delayed: 0, prioritized: 0, waiting-children: 0, completed: 120, failed: 2}}
+queue_placement:
+  description:
+    - Per queue where it lives and what it holds - its key base and hash tag, its slot, the primary serving it
+      and that primary's zone, its replicas and their zones, jobs per state (RV(queues)) and in all, the keys in
+      its slot and their memory in bytes, estimated from C(MEMORY USAGE) of O(memory_samples) of them.
+    - A queue whose slot no primary serves carries C(problem) instead, and counts as a health problem.
+  returned: when O(bullmq_queues) is set
+  type: dict
+  sample: {critical: {queue: critical, prefix: bull, key_base: "bull:{critical}:critical:", hash_tag: critical, slot: 8090,
+           primary: redis-b1, zone: zone-b, replicas: [{name: redis-c2, zone: zone-c}], depth: {wait: 3, completed: 120},
+           jobs: 123, keys_in_slot: 131, memory_bytes: 52400, memory_sampled_keys: 10}}
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.shardwise.redis.plugins.module_utils.bullmq import queue_depths
+from ansible_collections.shardwise.redis.plugins.module_utils.bullmq import queue_name_problems, queue_report
 from ansible_collections.shardwise.redis.plugins.module_utils.cli import (
     RedisCliError, connection_argument_spec, make_cli, node_argument_spec)
 from ansible_collections.shardwise.redis.plugins.module_utils.topology import gather, health_problems, spare_nodes
@@ -145,9 +162,12 @@ def main():
     spec = connection_argument_spec()
     spec.update(nodes=node_argument_spec(), bullmq_queues=dict(type="list", elements="str", default=[]),
                 bullmq_prefix=dict(type="str", default="bull"), allow_spare=dict(type="bool", default=False),
-                allow_zone_majority=dict(type="bool", default=False))
+                allow_zone_majority=dict(type="bool", default=False), memory_samples=dict(type="int", default=10))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
+    bad = queue_name_problems(p["bullmq_prefix"], p["bullmq_queues"]) if p["bullmq_queues"] else []
+    if bad or not 0 <= p["memory_samples"] <= 1000:
+        module.fail_json(msg="; ".join(bad or ["memory_samples is %s: it must be between 0 and 1000" % p["memory_samples"]]))
     cli = make_cli(module)
     topology = gather(cli, p["nodes"])
     summary = topology.summary()
@@ -156,7 +176,11 @@ def main():
                   spare_nodes=spare_nodes(topology))
     if p["bullmq_queues"]:
         try:
-            result["queues"] = queue_depths(cli, topology, p["bullmq_prefix"], p["bullmq_queues"])
+            report = queue_report(cli, topology, p["bullmq_prefix"], p["bullmq_queues"], p["memory_samples"])
+            result["queue_placement"] = report
+            result["queues"] = dict((q, row.get("depth", {})) for q, row in report.items())
+            result["problems"] = problems + ["queue %s: %s" % (q, row["problem"]) for q, row in report.items() if "problem" in row]
+            result["healthy"] = not result["problems"]
         except RedisCliError as exc:
             result["problems"] = problems + ["queue depths: %s" % exc]
             result["healthy"] = False

@@ -20,6 +20,10 @@ description:
   - O(mode=balance) only moves slots.
   - O(mode=move) moves the slots listed in O(slots) to the primary O(target), from whichever primaries
     own them (for example to place a BullMQ queue's slot, or to benchmark the mover).
+  - O(mode=queues) places the BullMQ queues O(bullmq_queues) (most important first) by O(queue_placement)
+    - each queue's one slot moves to the primary chosen for it, then, only if the slot balance would leave
+    O(threshold), slots without a queue move back. A queue stays where it is whenever the rule allows, so a placed
+    cluster plans nothing.
   - Slots move online with C(CLUSTER SETSLOT IMPORTING/MIGRATING), keys with C(MIGRATE ... REPLACE KEYS),
     one call per slot, then C(CLUSTER SETSLOT NODE) on the target, the source and every other primary,
     a window of O(slots_per_round) slots at a time with every step pipelined over the module's own TLS
@@ -39,8 +43,23 @@ options:
   mode:
     description: What to do.
     type: str
-    choices: [add, remove, balance, move]
+    choices: [add, remove, balance, move, queues]
     default: add
+  bullmq_queues:
+    description:
+      - BullMQ queue names for O(mode=queues), most important first. A plain name C(q) keeps its keys under
+        C(<bullmq_prefix>:{q}:q:), a name with braces under C(<bullmq_prefix>:<name>:).
+    type: list
+    elements: str
+    default: []
+  queue_placement:
+    description:
+      - Where each queue of O(bullmq_queues) goes with O(mode=queues). V(spread) (every queue not listed) - no
+        primary holds more than its share (queues divided by primaries, rounded up), and the first queues of
+        the list (one per primary) sit on different primaries. V(stay) - never moved, but counted. An inventory
+        hostname - the shard of that node (primary or replica, so the pin survives a failover).
+    type: dict
+    default: {}
   slots:
     description: Slots to move with O(mode=move), as numbers or ranges (V(0-999)).
     type: list
@@ -159,6 +178,15 @@ EXAMPLES = r"""
     target: redis-b1
     progress_path: /var/log/shardwise-redis-reshard.jsonl
   run_once: true
+
+- name: Spread the BullMQ queues, critical pinned to the shard of redis-a1
+  shardwise.redis.redis_cluster_reshard:
+    nodes: "{{ groups['redis'] | shardwise.redis.cluster_nodes(hostvars) }}"
+    login_password: "{{ redis_admin_password }}"
+    mode: queues
+    bullmq_queues: [critical, high, normal, low, batch, scheduled]
+    queue_placement: {critical: redis-a1}
+  run_once: true
 """
 
 RETURN = r"""
@@ -169,6 +197,13 @@ plan:
   elements: str
   sample: ["CLUSTER MEET 10.0.1.13 6379 (redis-a3 joins, via redis-a1)", "CLUSTER REPLICATE redis-a3 on redis-b3",
            "NEW SHARD primary redis-a3@zone-a replicas redis-b3@zone-b", "MOVE 1365 slot(s) redis-a1 -> redis-a3: 4096-5460"]
+queues:
+  description: With O(mode=queues), per queue its slot, the primary holding it before the run, the primary it goes to, and
+    the rule that chose it (pinned, spread or stay).
+  returned: when O(mode=queues)
+  type: dict
+  sample: {critical: {slot: 8090, primary: redis-b1, target: redis-b1, rule: spread},
+           high: {slot: 9976, primary: redis-b1, target: redis-c1, rule: spread}}
 targets:
   description: Slots each primary holds once the plan is done.
   returned: always
@@ -215,7 +250,9 @@ LIMITS = dict(atomic_slot_keys=(0, 10000000), batch_bytes=(1024, 1073741824), pa
 
 def main():
     spec = connection_argument_spec()
-    spec.update(nodes=node_argument_spec(), mode=dict(type="str", choices=["add", "remove", "balance", "move"], default="add"),
+    spec.update(nodes=node_argument_spec(),
+                mode=dict(type="str", choices=["add", "remove", "balance", "move", "queues"], default="add"),
+                bullmq_queues=dict(type="list", elements="str", default=[]), queue_placement=dict(type="dict", default={}),
                 slots=dict(type="list", elements="str", default=[]), target=dict(type="str"),
                 progress_path=dict(type="path"),
                 remove=dict(type="list", elements="str", default=[]), weights=dict(type="dict", default={}),
@@ -228,7 +265,8 @@ def main():
                 allow_zone_majority=dict(type="bool", default=False), atomic_slot_keys=dict(type="int", default=10000, no_log=False),
                 bullmq_prefix=dict(type="str", default="bull"))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
-                           required_if=[("mode", "remove", ("remove",)), ("mode", "move", ("slots", "target"))])
+                           required_if=[("mode", "remove", ("remove",)), ("mode", "move", ("slots", "target")),
+                                        ("mode", "queues", ("bullmq_queues",))])
     p = module.params
     for name, (low, high) in LIMITS.items():
         if not low <= p[name] <= high:
@@ -242,7 +280,7 @@ def main():
     options = dict((k, p[k]) for k in ("mode", "remove", "threshold", "replicas", "allow_zone_majority", "batch_size",
                                        "migrate_timeout", "slots_per_round", "pause_ms", "max_memory_percent",
                                        "atomic_slot_keys", "bullmq_prefix", "batch_bytes", "parallel",
-                                       "max_keys_per_second"))
+                                       "max_keys_per_second", "bullmq_queues", "queue_placement"))
     options["weights"] = weights
     try:
         options.update(slots=parse_slots(p["slots"]), target=p["target"], progress_path=p["progress_path"])

@@ -4,7 +4,8 @@ slots a runbook is about to move or whose nodes it restarts, running until a sto
   bullmq_during.py CONFIG_JSON STOP_FILE RESULT_JSON
 
 CONFIG_JSON: {"pki": dir, "hosts": {name: ip}, "ranges": [[first, last], ...], "probes": [[first, last], ...]}:
-one queue per slot range (its name is a hash tag in that range); optional "probes": one write probe per range
+one queue per slot range (its name is a hash tag in that range), or the queues named in "queues" (prefix
+bull:{name}, the collection's layout); optional "probes": one write probe per range
 (RPUSH 20 times a second, as in drill.py), whose figures per shard go to RESULT_JSON "probes": writes
 acknowledged, acknowledged writes missing from the list afterwards (lost), errors by kind, and the longest
 time between two acknowledged writes (max_gap_s, measured, not judged here).
@@ -51,7 +52,7 @@ def main(argv):
     with open(argv[1]) as fh:
         config = json.load(fh)
     stop_file, result_file = argv[2], argv[3]
-    queues = [tag_in(first, last, "reshard") for first, last in config["ranges"]]
+    queues = config.get("queues") or [tag_in(first, last, "reshard") for first, last in config["ranges"]]
     stop = threading.Event()
     run_id = "r%d" % int(time.time())
     jobs = Jobs(config, queues, stop, run_id)

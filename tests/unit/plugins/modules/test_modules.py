@@ -96,6 +96,12 @@ def healthy_answer(argv):
             return 0, fh.read(), ""
     if cmd[0] in ("LLEN", "ZCARD"):
         return 0, "2\n" if cmd[1].endswith(":wait") else "0\n", ""
+    if cmd[:2] == ["CLUSTER", "COUNTKEYSINSLOT"]:
+        return 0, "40\n", ""
+    if cmd[:2] == ["CLUSTER", "GETKEYSINSLOT"]:
+        return 0, '["k1", "k2"]\n', ""
+    if cmd[:2] == ["MEMORY", "USAGE"]:
+        return 0, "100\n" if cmd[2] == "k1" else "300\n", ""
     if cmd == ["INFO"]:
         return 0, info_of(host), ""
     raise AssertionError("unexpected command %s" % cmd)
@@ -151,6 +157,10 @@ def test_info_reports_health_and_queue_depths():
                                healthy_answer)
     assert result["healthy"] is True and result["problems"] == []
     assert result["queues"]["critical"]["wait"] == 2 and result["queues"]["low"]["failed"] == 0
+    where = result["queue_placement"]["critical"]
+    assert (where["slot"], where["primary"], where["zone"], where["keys_in_slot"]) == (8090, "redis-b1", "zone-b", 40)
+    assert where["memory_bytes"] == 8000 and where["memory_sampled_keys"] == 2  # (100 + 300) / 2 x 40 keys
+    assert [r["zone"] for r in where["replicas"]] != ["zone-b"]
     assert len(result["cluster"]["shards"]) == 3
 
 
