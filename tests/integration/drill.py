@@ -332,6 +332,11 @@ class Drill:
         try:
             conn = nodes.conn(nodes.owner(crc16(queue)))
             state["hash"] = bool(conn.exists(base + job_id))
+            # why BullMQ gave up on it (a stalled job, an error from a script), to tell a client from a server cause
+            for field in ("failedReason", "attemptsMade", "stc", "ats"):
+                value = conn.hget(base + job_id, field)
+                if value is not None:
+                    state[field] = (value.decode() if isinstance(value, bytes) else str(value))[:200]
             state["in"] = [k for k in ("wait", "active", "paused") if conn.lpos(base + k, job_id) is not None] + \
                 [k for k in ("completed", "failed", "delayed", "prioritized") if conn.zscore(base + k, job_id) is not None]
         except Exception as exc:  # diagnostics only
