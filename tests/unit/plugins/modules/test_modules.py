@@ -44,7 +44,7 @@ def run_module(module, args, answer, check_mode=False, diff=False, env_log=None)
             if rc:
                 return rc, out, err
             out = out.strip()
-            if out.startswith("["):  # already a JSON array (GETKEYSINSLOT and the like)
+            if out.startswith("[") or out.startswith("error:"):  # a JSON array (GETKEYSINSLOT and the like), an error
                 replies.append(out)
             else:
                 replies.append(json.dumps(int(out) if out.lstrip("-").isdigit() else out))

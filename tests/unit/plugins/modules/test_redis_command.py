@@ -94,3 +94,80 @@ def test_a_secret_argument_travels_on_stdin_never_in_argv(monkeypatch):
     assert sent[0][-4:] == ["CONFIG", "SET", "masterauth", OLD]  # what redis-cli read from its stdin
     result, calls = run_module(redis_command, dict(command=["CONFIG", "SET", "masterauth", OLD], secret=OLD), answer)
     assert result["failed"] and "process list" in result["msg"] and calls == []
+
+
+def acl_node(users, accepted=SECRET):
+    """A node's ACL users for acl_file, reached through redis-cli's stdin (one JSON reply per line)."""
+    def answer(argv, env):
+        if env["REDISCLI_AUTH"] != accepted:
+            return 1, "", "AUTH failed: WRONGPASS invalid username-password pair or user is disabled."
+        cmd = command_of(argv)
+        if cmd == ["ACL", "LIST"]:
+            return 0, json.dumps(["user %s %s" % (n, " ".join(r)) for n, r in sorted(users.items())]), ""
+        if cmd[:2] == ["ACL", "SETUSER"]:
+            if "bogus" in cmd:
+                return 0, 'error:"ERR Error in ACL SETUSER modifier \'bogus\': Syntax error"', ""
+            users[cmd[2]] = cmd[4:]
+            return 0, "OK", ""
+        if cmd[:2] == ["ACL", "DELUSER"]:
+            return 0, str(int(users.pop(cmd[2], None) is not None)), ""
+        raise AssertionError(cmd)
+    return answer
+
+
+def run_acl_file(monkeypatch, path, users, accepted=SECRET, check_mode=False, previous=None):
+    monkeypatch.setattr(cli, "NATIVE_PIPE", False)
+    seen = []
+    node = acl_node(users, accepted)
+    args = dict(acl_file=str(path), host="10.0.0.5")
+    if previous:
+        args["login_password_previous"] = previous
+    return run_module(redis_command, args, lambda argv: node(argv, seen[-1]), check_mode=check_mode, env_log=seen)
+
+
+def test_acl_file_sets_the_users_in_place_never_acl_load(monkeypatch, tmp_path):
+    path = tmp_path / "users.acl"
+    path.write_text("user default off resetpass ~* +@all\nuser worker on resetpass #bb resetkeys ~bull:* +@all\n")
+    users = {"default": ["off"], "worker": ["on", "#aa"], "auditor": ["on"]}
+    result, calls = run_acl_file(monkeypatch, path, users)
+    assert not result["failed"] and result["changed"] and result["stdout"] == "OK"
+    assert result["users"] == ["default", "worker"] and result["deleted"] == ["auditor"]
+    assert users == {"default": ["off", "resetpass", "~*", "+@all"], "worker": ["on", "resetpass", "#bb", "resetkeys", "~bull:*", "+@all"]}
+    assert all("LOAD" not in argv for argv, _env in calls)
+    result, calls = run_acl_file(monkeypatch, path, users)  # again: nothing changes
+    assert not result["failed"] and not result["changed"] and result["deleted"] == []
+
+
+def test_acl_file_in_check_mode_sends_nothing(monkeypatch, tmp_path):
+    path = tmp_path / "users.acl"
+    path.write_text("user default off\n")
+    result, calls = run_acl_file(monkeypatch, path, {}, check_mode=True)
+    assert result["changed"] and not result["sent"] and calls == []
+
+
+def test_acl_file_refused_rules_or_an_unreadable_file_change_nothing(monkeypatch, tmp_path):
+    path = tmp_path / "users.acl"
+    path.write_text("user default off\nuser worker on bogus\n")
+    users = {"default": ["off"], "worker": ["on", "#aa"]}
+    result, _calls = run_acl_file(monkeypatch, path, users)
+    assert result["failed"] and "worker: ERR Error in ACL SETUSER modifier 'bogus'" in result["msg"]
+    assert users == {"default": ["off"], "worker": ["on", "#aa"]}
+    result, calls = run_acl_file(monkeypatch, tmp_path / "missing.acl", users)
+    assert result["failed"] and "cannot read the ACL file" in result["msg"] and calls == []
+    path.write_text("user worker on\n")
+    result, calls = run_acl_file(monkeypatch, path, users)
+    assert result["failed"] and "no 'user default' line" in result["msg"] and calls == []
+
+
+def test_acl_file_logs_in_with_the_previous_admin_password_when_the_node_holds_the_old_users(monkeypatch, tmp_path):
+    path = tmp_path / "users.acl"
+    path.write_text("user default off\nuser admin on #new\n")
+    users = {"default": ["off"], "admin": ["on", "#old"]}
+    result, calls = run_acl_file(monkeypatch, path, users, accepted=OLD, previous=OLD)
+    assert not result["failed"] and result["authenticated_with"] == "previous" and users["admin"] == ["on", "#new"]
+    assert OLD not in json.dumps(result) and all(OLD not in " ".join(argv) for argv, _env in calls)
+
+
+def test_acl_file_and_command_are_exclusive():
+    result, calls = run_module(redis_command, dict(acl_file="/etc/redis/users.acl", command=["PING"]), answer)
+    assert result["failed"] and "mutually exclusive" in result["msg"] and calls == []
