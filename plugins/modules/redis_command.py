@@ -107,7 +107,7 @@ users:
   type: list
   elements: str
 deleted:
-  description: With O(acl_file), the users the node had and the file no longer has (deleted, or to be in check mode).
+  description: With O(acl_file), the users the node had and the file no longer has, now deleted (empty in check mode, which sends nothing).
   returned: with O(acl_file)
   type: list
   elements: str
