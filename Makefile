@@ -105,7 +105,7 @@ lint: venv
 	@tools/ci/sanity.sh
 	@tools/ci/check-build.sh
 
-unit: venv
+unit: venv archive
 	@$(BIN)/pytest -q tests/unit
 
 rules: $(PROMTOOL)

@@ -86,10 +86,6 @@ class RedisCli:
             raise RedisCliError("%s on %s:%s failed: %s" % (" ".join(str(a) for a in args[:4]), host, port, cause))
         return out
 
-    def auth_args(self):
-        """AUTH2 arguments for MIGRATE (send them through pipe(), never argv)."""
-        return ["AUTH2", self.user, self._password]
-
     def pipe(self, host, port, commands):
         """Send many commands through one redis-cli process (stdin, one line each) and return
         one reply per command (decoded JSON). Arguments may hold secrets: stdin keeps them out of

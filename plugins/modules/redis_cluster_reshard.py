@@ -92,7 +92,9 @@ options:
     type: int
     default: 1
   batch_size:
-    description: Keys per C(MIGRATE) call for slots larger than O(atomic_slot_keys), which move in pieces.
+    description:
+      - Keys per C(MIGRATE) call for slots larger than O(atomic_slot_keys), which move in pieces; inside the
+        script run that moves a smaller slot whole, at most 1000.
     type: int
     default: 1000
   batch_bytes:
@@ -139,10 +141,15 @@ options:
     default: false
   atomic_slot_keys:
     description:
-      - A slot with at most this many keys moves in one C(MIGRATE), so no script ever sees it half moved
-        (BullMQ's Lua scripts read job keys they were not given). Larger slots move in batches of
-        O(batch_size); a run that would move a BullMQ queue's slot that way is refused. The source serves
-        nothing else while a slot moves (about 1 s per 100,000 small keys). 0 moves every slot in batches.
+      - A slot with at most this many keys moves in one Lua script run on the source (C(SETSLOT MIGRATING)
+        and all its C(MIGRATE) calls), so no client command ever sees it half moved or C(MIGRATING) with
+        keys still on the source, where Redis aborts BullMQ's Lua scripts half way (they create and read
+        job keys they were not given). Larger slots move in batches of O(batch_size); a run that would
+        move a BullMQ queue's slot that way is refused. The source serves nothing else while a slot moves
+        (about 1 s per 100,000 small keys). 0 moves every slot in batches.
+      - C(MIGRATE) logs in to the target as C(shardwise-migrate), a user created on the target primaries
+        for the run with a random password and deleted afterwards; the admin password is never sent in
+        a command.
     type: int
     default: 10000
   bullmq_prefix:

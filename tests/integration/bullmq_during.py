@@ -11,9 +11,10 @@ acknowledged, acknowledged writes missing from the list afterwards (lost), error
 time between two acknowledged writes (max_gap_s, measured, not judged here).
 Every job gets a unique id and is added until Redis acknowledges it; the worker counts what it processes.
 After the stop file: the producer stops, the worker drains (up to 3 minutes), and RESULT_JSON gets {queues,
-acknowledged, processed, lost, duplicated, add_errors, failure, probes}. Exits 1 when an acknowledged job
-was never processed, an acknowledged probe write is missing, or the clients failed. Passwords come
-from REDIS_API_PASSWORD and REDIS_WORKER_PASSWORD and are never printed.
+acknowledged, processed, lost, lost_jobs (where each unprocessed job is and why BullMQ gave up on it),
+duplicated, add_errors, failure, failed_reasons (failedReason -> jobs in the failed sets), probes}.
+Exits 1 when an acknowledged job was never processed, an acknowledged probe write is missing, or the
+clients failed. Passwords come from REDIS_API_PASSWORD and REDIS_WORKER_PASSWORD and are never printed.
 """
 import json
 import os
@@ -54,7 +55,8 @@ def main(argv):
     stop_file, result_file = argv[2], argv[3]
     queues = config.get("queues") or [tag_in(first, last, "reshard") for first, last in config["ranges"]]
     stop = threading.Event()
-    run_id = "r%d" % int(time.time())
+    started = time.time()
+    run_id = "r%d" % int(started)
     jobs = Jobs(config, queues, stop, run_id)
     probes = [Probe(config, i, first, last, stop, run_id) for i, (first, last) in enumerate(config.get("probes", []))]
     jobs.start()
@@ -69,9 +71,12 @@ def main(argv):
     probe_result = probe_figures(config, probes)
     lost = sorted(j for j in list(jobs.acked) if j not in jobs.processed)
     duplicated = sorted(j for j, n in list(jobs.processed.items()) if n > 1)
+    nodes = Nodes(config, timeout=5)
+    nodes.refresh()
     result = dict(queues=queues, acknowledged=len(jobs.acked), processed=len(jobs.processed), lost=len(lost),
-                  lost_ids=lost[:20], duplicated=len(duplicated), add_errors=len(jobs.add_errors),
-                  failure=jobs.failure, probes=probe_result)
+                  lost_jobs=[jobs.state_of(nodes, j, started) for j in lost[:10]], duplicated=len(duplicated),
+                  duplicated_ids=duplicated[:10], add_errors=len(jobs.add_errors), failure=jobs.failure,
+                  failed_reasons=jobs.failed_reasons(nodes), probes=probe_result)
     with open(result_file, "w") as fh:
         json.dump(result, fh)
     print(json.dumps(result))

@@ -39,7 +39,7 @@ import threading
 import time
 import urllib.request
 
-from drill_clients import REPLICATION_WINDOW, Jobs, Nodes, Probe, crc16, tag_in
+from drill_clients import REPLICATION_WINDOW, Jobs, Nodes, Probe, tag_in
 
 
 def podman(*args):
@@ -302,7 +302,7 @@ class Drill:
                          shards=shards, max_write_gap_s=max(s["write_gap_s"] for s in shards),
                          jobs_acknowledged=len(acked), jobs_lost=len(lost),
                          jobs_duplicated=sum(1 for j in acked if self.jobs.processed.get(j, 0) > 1),
-                         lost_jobs=[self.job_state(nodes, j, phase["start"]) for j in lost[:10]],
+                         lost_jobs=[self.jobs.state_of(nodes, j, phase["start"]) for j in lost[:10]],
                          job_add_gap_s=round(add_gap, 2), alert_inputs=phase.get("alert_inputs"),
                          add_errors=sum(1 for t, _unused1, _unused2 in self.jobs.add_errors if window[0] <= t < window[1]),
                          runbooks=phase["runbooks"])
@@ -323,25 +323,6 @@ class Drill:
                                     add_errors=len(self.jobs.add_errors))
         result["violations"] = self.violations
         return result
-
-    def job_state(self, nodes, job_id, phase_start):
-        """Where an unprocessed job is in Redis (or that it is gone), for the report."""
-        acked_at, queue = self.jobs.acked[job_id]
-        base = "bull:{%s}:%s:" % (queue, queue)
-        state = dict(id=job_id, acked_s=round(acked_at - phase_start, 2))
-        try:
-            conn = nodes.conn(nodes.owner(crc16(queue)))
-            state["hash"] = bool(conn.exists(base + job_id))
-            # why BullMQ gave up on it (a stalled job, an error from a script), to tell a client from a server cause
-            for field in ("failedReason", "attemptsMade", "stc", "ats"):
-                value = conn.hget(base + job_id, field)
-                if value is not None:
-                    state[field] = (value.decode() if isinstance(value, bytes) else str(value))[:200]
-            state["in"] = [k for k in ("wait", "active", "paused") if conn.lpos(base + k, job_id) is not None] + \
-                [k for k in ("completed", "failed", "delayed", "prioritized") if conn.zscore(base + k, job_id) is not None]
-        except Exception as exc:  # diagnostics only
-            state["error"] = "%s: %s" % (type(exc).__name__, str(exc)[:100])
-        return state
 
 
 def gap(accepted, errors, window):

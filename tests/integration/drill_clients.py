@@ -172,6 +172,40 @@ class Jobs(threading.Thread):
             self.failure = "%s: %s" % (type(exc).__name__, str(exc)[:300])
             self.drained.set()
 
+    def state_of(self, nodes, job_id, since=0.0):
+        """Where an unprocessed job is in Redis (or that it is gone) and why BullMQ gave up on it (a stalled
+        job, an error from a script), to tell a client from a server cause. nodes: a Nodes (refreshed)."""
+        acked_at, queue = self.acked[job_id]
+        base = "bull:{%s}:%s:" % (queue, queue)
+        state = dict(id=job_id, acked_s=round(acked_at - since, 2))
+        try:
+            conn = nodes.conn(nodes.owner(crc16(queue)))
+            state["hash"] = bool(conn.exists(base + job_id))
+            for field in ("failedReason", "attemptsMade", "stc", "ats"):
+                value = conn.hget(base + job_id, field)
+                if value is not None:
+                    state[field] = str(value)[:200]
+            state["in"] = [k for k in ("wait", "active", "paused") if conn.lpos(base + k, job_id) is not None] + \
+                [k for k in ("completed", "failed", "delayed", "prioritized") if conn.zscore(base + k, job_id) is not None]
+        except Exception as exc:  # diagnostics only
+            state["error"] = "%s: %s" % (type(exc).__name__, str(exc)[:100])
+        return state
+
+    def failed_reasons(self, nodes):
+        """{failedReason: jobs} over the queues' failed sets (a processed job may still end there when
+        its completion was refused)."""
+        reasons = {}
+        for queue in self.queues:
+            base = "bull:{%s}:%s:" % (queue, queue)
+            try:
+                conn = nodes.conn(nodes.owner(crc16(queue)))
+                for job_id in conn.zrange(base + "failed", 0, 49):
+                    reason = str(conn.hget(base + job_id, "failedReason"))[:120]
+                    reasons[reason] = reasons.get(reason, 0) + 1
+            except Exception as exc:  # diagnostics only
+                reasons["(%s: %s)" % (type(exc).__name__, str(exc)[:80])] = 1
+        return reasons
+
     async def produce(self, queue, name):
         n = 0
         while not self.stop.is_set():

@@ -1,13 +1,16 @@
-"""Migrator: one MIGRATE per slot (pieces for slots over the atomic limit, sized by bytes), windows of
+"""Migrator: one script run per slot (pieces for slots over the atomic limit, sized by bytes), windows of
 slots with each step one batch, the order of SETSLOT on both ends and the other primaries, source/target
-pairs in parallel, the keys/s cap, progress, and the password never on a command line."""
+pairs in parallel, the keys/s cap, progress, and the admin password never in a command (MIGRATE
+authenticates as a user made for the move). test_migrate_live.py runs the script on a real Redis 7.2."""
+import hashlib
 import json
+import re
 import threading
 
 import pytest
 
 from ansible_collections.shardwise.redis.plugins.module_utils.cli import RedisCli, RedisCliError
-from ansible_collections.shardwise.redis.plugins.module_utils.migrate import Migrator, Progress
+from ansible_collections.shardwise.redis.plugins.module_utils.migrate import MIGRATE_USER, MOVE_SLOT, MOVE_SLOT_SHA, Migrator, Progress
 
 SECRET = "s3cret-password-123"
 PORTS = {"src": 7001, "dst": 7002, "other": 7003, "src2": 7004}
@@ -32,13 +35,17 @@ class FakeRun:
             if args[:2] == ["CLUSTER", "GETKEYSINSLOT"]:
                 out.append(json.dumps(self.keys[port].get(int(args[2]), [])[:int(args[3])]))
             elif args[0] == "MIGRATE":
-                moved = args[args.index("KEYS") + 1:]
-                target = self.keys.setdefault(int(args[2]), {})
-                for slot, keys in self.keys[port].items():
-                    gone = [k for k in keys if k in moved]
-                    target.setdefault(slot, []).extend(gone)
-                    self.keys[port][slot] = [k for k in keys if k not in moved]
+                self.move_keys(port, int(args[2]), args[args.index("KEYS") + 1:])
                 out.append('"OK"')
+            elif args[:2] == ["SCRIPT", "LOAD"]:
+                out.append(json.dumps(hashlib.sha1(args[2].encode("utf-8")).hexdigest()))
+            elif args[0] == "EVALSHA":  # MOVE_SLOT: ARGV slot, target id, max keys, host, port, ...
+                held = list(self.keys[port].get(int(args[3]), []))
+                if len(held) > int(args[5]):
+                    out.append(json.dumps([-1, len(held)]))
+                else:
+                    self.move_keys(port, int(args[7]), held)
+                    out.append(json.dumps([len(held), len(held)]))
             elif args[:2] == ["CLUSTER", "COUNTKEYSINSLOT"]:
                 out.append(str(len(self.keys[port].get(int(args[2]), []))))
             elif args[0] == "INFO":
@@ -48,6 +55,13 @@ class FakeRun:
             else:
                 out.append('"OK"')
         return 0, "\n".join(out) + "\n", ""
+
+    def move_keys(self, port, to, moved):
+        target = self.keys.setdefault(to, {})
+        for slot, keys in self.keys[port].items():
+            gone = [k for k in keys if k in moved]
+            target.setdefault(slot, []).extend(gone)
+            self.keys[port][slot] = [k for k in keys if k not in moved]
 
     def total(self, port):
         return sum(len(k) for k in self.keys[port].values())
@@ -72,31 +86,49 @@ def migrate_sizes(run):
     return [len(args) - args.index("KEYS") - 1 for args in run.sent(word="MIGRATE")]
 
 
-def test_each_slot_moves_in_one_migrate_and_the_password_stays_off_the_command_line():
+def test_each_slot_moves_in_one_script_run_as_a_user_made_for_the_move():
     run = FakeRun({7001: {5: keys(250), 6: ["x"]}, 7002: {}})
     m = migrator(run, atomic_keys=10000)
     m.move([(5, "src", "dst"), (6, "src", "dst")], ["src", "dst", "other"])
     assert (m.keys_moved, m.slots_moved) == (251, 2)
     assert run.keys[7001] == {5: [], 6: []} and sorted(run.keys[7002][5]) == sorted(keys(250))
-    assert migrate_sizes(run) == [250, 1]
-    assert all(args[7:11] == ["AUTH2", "admin", SECRET, "KEYS"] for args in run.sent(word="MIGRATE"))
+    assert not run.sent(word="MIGRATE")  # the script's MIGRATE calls run inside Redis
+    evals = run.sent(port=7001, word="EVALSHA")
+    assert [e[3] for e in evals] == ["5", "6"] and all(e[1] == MOVE_SLOT_SHA for e in evals)
+    assert all(e[4:12] == ["2" * 40, "10000", "h7002", "7002", "10000", MIGRATE_USER, evals[0][10], "1000"] for e in evals)
+    secret = evals[0][10]
+    assert re.match("^[0-9a-f]{48}$", secret)
+    # the user exists on the target for the move only, its password stored hashed
+    acl = [args for port, batch in run.calls for args in batch if args[0] == "ACL"]
+    assert acl == [["ACL", "SETUSER", MIGRATE_USER, "reset", "on", "#" + hashlib.sha256(secret.encode()).hexdigest(), "~*",
+                    "+select", "+restore-asking"], ["ACL", "DELUSER", MIGRATE_USER]]
+    assert [port for port, batch in run.calls if batch[0][0] == "ACL"] == [7002, 7002]
+    assert SECRET not in json.dumps(run.calls) and m._secret is None
+
+
+def test_the_move_script_is_the_one_loaded():
+    run = FakeRun({7001: {5: ["k"]}, 7002: {}})
+    migrator(run).move([(5, "src", "dst")], ["src", "dst"])
+    loads = run.sent(port=7001, word="LOAD")
+    assert loads == [["SCRIPT", "LOAD", MOVE_SLOT]]
+    assert hashlib.sha1(MOVE_SLOT.encode("utf-8")).hexdigest() == MOVE_SLOT_SHA
 
 
 def test_the_steps_of_a_window_run_in_order_on_the_right_nodes_one_batch_each():
     run = FakeRun({7001: dict((s, ["k%d" % s]) for s in range(10)), 7002: {}})
     migrator(run).move([(s, "src", "dst") for s in range(10)], ["src", "dst", "other"])
-    steps = [(port, batch[0][:4 if "SETSLOT" in batch[0] else 3] if batch[0][0] == "CLUSTER" else batch[0][:1], len(batch))
-             for port, batch in run.calls]
+    steps = [(port, batch[0][:4 if "SETSLOT" in batch[0] else 3] if batch[0][0] in ("CLUSTER", "ACL") else batch[0][:2],
+              len(batch)) for port, batch in run.calls]
     assert steps == [
+        (7002, ["ACL", "SETUSER", MIGRATE_USER], 1),  # the target lets the move's user restore keys
         (7001, ["CLUSTER", "COUNTKEYSINSLOT", "0"], 10),  # size the windows
         (7002, ["CLUSTER", "SETSLOT", "0", "IMPORTING"], 10),
-        (7001, ["CLUSTER", "SETSLOT", "0", "MIGRATING"], 20),  # + the counts once MIGRATING
-        (7001, ["CLUSTER", "GETKEYSINSLOT", "0"], 10),
-        (7001, ["MIGRATE"], 10),
+        (7001, ["SCRIPT", "LOAD"], 11),  # + one EVALSHA per slot: MIGRATING and every key in one run
         (7001, ["CLUSTER", "COUNTKEYSINSLOT", "0"], 10),  # nothing left behind
         (7002, ["CLUSTER", "SETSLOT", "0", "NODE"], 10),  # target, source, then the other primaries
         (7001, ["CLUSTER", "SETSLOT", "0", "NODE"], 10),
-        (7003, ["CLUSTER", "SETSLOT", "0", "NODE"], 10)]
+        (7003, ["CLUSTER", "SETSLOT", "0", "NODE"], 10),
+        (7002, ["ACL", "DELUSER", MIGRATE_USER], 1)]
 
 
 def test_windows_are_bounded_by_slots_and_by_keys():
@@ -114,10 +146,14 @@ def test_slots_above_the_atomic_limit_move_in_pieces_sized_by_bytes():
     run = FakeRun({7001: {5: keys(250), 6: ["x"]}, 7002: {}}, bytes_per_key=1000)
     migrator(run, atomic_keys=100, batch_size=1000, batch_bytes=100 * 1000).move(
         [(5, "src", "dst"), (6, "src", "dst")], ["src", "dst"])
-    assert migrate_sizes(run) == [1, 100, 100, 50]  # slot 6 whole, slot 5 in 100-key (100 kB) pieces
+    assert migrate_sizes(run) == [100, 100, 50]  # slot 6 whole in its script run, slot 5 in 100-key (100 kB) pieces
+    assert [args[2] for args in run.sent(port=7001, word="MIGRATING")] == ["5"]  # MIGRATING before the pieces
+    pieces = run.sent(word="MIGRATE")
+    assert all(args[7:11] == ["AUTH2", MIGRATE_USER, run.sent(word="EVALSHA")[0][10], "KEYS"] for args in pieces)
     run = FakeRun({7001: {5: keys(250)}, 7002: {}}, bytes_per_key=1000)
     migrator(run, atomic_keys=100, batch_size=60, batch_bytes=100 * 1000).move([(5, "src", "dst")], ["src", "dst"])
     assert migrate_sizes(run) == [60, 60, 60, 60, 10]  # batch_size caps the count
+    assert SECRET not in json.dumps(run.calls)
 
 
 def test_resumed_slots_the_target_already_owns_are_not_imported_again():
@@ -129,12 +165,8 @@ def test_resumed_slots_the_target_already_owns_are_not_imported_again():
 
 def test_keys_left_on_the_source_stop_the_run_before_ownership_changes():
     class Stubborn(FakeRun):
-        def __call__(self, argv, data=None, environ_update=None):
-            if '"MIGRATE"' in (data or ""):
-                port = int(argv[argv.index("-p") + 1])
-                self.calls.append((port, [["MIGRATE"]]))
-                return 0, '"OK"\n' * data.count("\n") + '"OK"\n', ""  # claims OK, moves nothing
-            return FakeRun.__call__(self, argv, data, environ_update)
+        def move_keys(self, port, to, moved):
+            pass  # claims to have moved them, moves nothing
     run = Stubborn({7001: {5: ["k"]}, 7002: {}})
     with pytest.raises(RedisCliError, match="still holds keys in slots 5"):
         migrator(run).move([(5, "src", "dst")], ["src", "dst"])
