@@ -320,7 +320,8 @@ class Drill:
         result["jobs_total"] = dict(acknowledged=len(self.jobs.acked),
                                     processed=sum(1 for j in self.jobs.acked if j in self.jobs.processed),
                                     duplicated=sum(1 for c in self.jobs.processed.values() if c > 1),
-                                    add_errors=len(self.jobs.add_errors))
+                                    add_errors=len(self.jobs.add_errors),
+                                    failed_reasons=self.jobs.failed_reasons(nodes))
         result["violations"] = self.violations
         return result
 
