@@ -10,12 +10,9 @@ the end. docs/failure-modes.md quotes its figures for --reinitialize-steps 5 (re
 import argparse
 import asyncio
 import binascii
-import glob
 import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -26,70 +23,13 @@ from bullmq import Queue, Worker
 from redis.asyncio.cluster import ClusterNode as AsyncNode, RedisCluster as AsyncCluster
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path.insert(0, os.path.join(TOP, ".cache", "collections"))
+sys.path[:0] = [os.path.join(TOP, ".cache", "collections"), os.path.join(TOP, "tests", "unit")]
+import local_nodes  # noqa: E402
 from ansible_collections.shardwise.redis.plugins.module_utils import cli as climod  # noqa: E402
-from ansible_collections.shardwise.redis.plugins.module_utils import resp  # noqa: E402
 from ansible_collections.shardwise.redis.plugins.module_utils.migrate import Migrator  # noqa: E402
 
 PASSWORD = "slot-moves-local-only-0123456789"
 QUEUES = ["critical", "high", "normal", "low", "batch", "scheduled"]
-
-
-class Plain(resp.Connection):
-    """resp.Connection without TLS (the loopback nodes have none)."""
-
-    def __init__(self, host, port, user, password, *files, **kwargs):  # pylint: disable=super-init-not-called
-        self.sock = socket.create_connection((host, int(port)), timeout=10)
-        self.reader = self.sock.makefile("rb")
-        assert self.pipeline([["AUTH", user, password]])[0] == "OK"
-
-
-def free_port():
-    """A port p with p + 10000 (the cluster bus) free as well."""
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port < 55000:
-            with socket.socket() as bus:
-                try:
-                    bus.bind(("127.0.0.1", port + 10000))
-                    return port
-                except OSError:
-                    continue
-
-
-def start_nodes(work):
-    archives = glob.glob(os.path.join(TOP, ".cache", "redis-7.2.*-linux-x86_64.tar.gz"))
-    if not archives:
-        sys.exit("no Redis 7.2 archive in .cache: run `make archive` first")
-    subprocess.run(["tar", "-xzf", archives[0], "-C", work], check=True)
-    server = glob.glob(os.path.join(work, "*", "bin", "redis-server"))[0]
-    ports, procs = {}, []
-    for name in ("a", "b"):
-        ports[name] = free_port()
-        os.makedirs(os.path.join(work, name))
-        procs.append(subprocess.Popen([server, "--port", str(ports[name]), "--bind", "127.0.0.1", "--cluster-enabled",
-                                       "yes", "--save", "", "--appendonly", "no", "--dir", os.path.join(work, name),
-                                       "--logfile", "log"]))
-    conns = {}
-    for name, port in ports.items():
-        conns[name] = redis.Redis(port=port, decode_responses=True)
-        for _attempt in range(100):
-            try:
-                conns[name].ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        conns[name].acl_setuser("admin", enabled=True, passwords=["+" + PASSWORD], keys=["*"], channels=["*"],
-                                commands=["+@all"])
-    conns["a"].execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 8191)
-    conns["b"].execute_command("CLUSTER", "ADDSLOTSRANGE", 8192, 16383)
-    conns["a"].execute_command("CLUSTER", "MEET", "127.0.0.1", ports["b"])
-    while not all("cluster_state:ok" in c.execute_command("CLUSTER", "INFO") for c in conns.values()):
-        time.sleep(0.1)
-    time.sleep(1)
-    return ports, procs
 
 
 class Client(threading.Thread):
@@ -151,9 +91,13 @@ def main():
     parser.add_argument("--reinitialize-steps", type=int, default=0)
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="slot-moves-")
-    ports, procs = start_nodes(work)
     try:
-        climod.Connection = Plain
+        ports, procs = local_nodes.start(work, PASSWORD)
+    except RuntimeError as exc:
+        sys.exit(str(exc))
+    time.sleep(1)
+    try:
+        climod.Connection = local_nodes.Plain
         cli = climod.RedisCli(None, "redis-cli", "admin", PASSWORD, "ca", "crt", "key", native=True)
         nodes = dict((n, dict(host="127.0.0.1", port=p)) for n, p in ports.items())
         ids = dict((n, cli.pipe("127.0.0.1", p, [["CLUSTER", "MYID"]])[0]) for n, p in ports.items())

@@ -6,11 +6,6 @@ given (BullMQ's job lock, set after the job moved from wait to active) fails hal
 in active without a lock, later stalls, and BullMQ fails it. test_the_hazard_is_real shows that state on
 this very binary; the move must never let a client command see it."""
 import binascii
-import glob
-import os
-import socket
-import subprocess
-import tarfile
 import threading
 import time
 
@@ -18,11 +13,11 @@ import pytest
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 
+import local_nodes
+from local_nodes import Plain
 from ansible_collections.shardwise.redis.plugins.module_utils import cli as climod
-from ansible_collections.shardwise.redis.plugins.module_utils import resp
 from ansible_collections.shardwise.redis.plugins.module_utils.migrate import MIGRATE_USER, Migrator
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
 PASSWORD = "live-admin-password-0123456789"
 QUEUE = "bull:{live}"
 # moveToActive in miniature: wait -> active, then the lock, a key the script was not given
@@ -37,74 +32,20 @@ return 1
 """
 
 
-def free_port():
-    """A port p with p + 10000 (the cluster bus) free as well."""
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port < 55000:
-            with socket.socket() as bus:
-                try:
-                    bus.bind(("127.0.0.1", port + 10000))
-                    return port
-                except OSError:
-                    continue
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """Two primaries (slots 0-8191, 8192-16383), user admin with PASSWORD; yields {name: port}."""
-    archives = glob.glob(os.path.join(ROOT, ".cache", "redis-7.2.*-linux-x86_64.tar.gz"))
-    if not archives:
-        pytest.fail("no Redis 7.2 archive in .cache: run `make archive` (make unit does)")
-    base = tmp_path_factory.mktemp("redis")
-    with tarfile.open(archives[0]) as tar:
-        tar.extractall(str(base))
-    server = glob.glob(os.path.join(str(base), "*", "bin", "redis-server"))[0]
-    ports, procs = {}, []
-    for name in ("a", "b"):
-        port = free_port()
-        work = base / name
-        work.mkdir()
-        procs.append(subprocess.Popen(
-            [server, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes", "--save", "",
-             "--appendonly", "no", "--cluster-config-file", "nodes.conf", "--dir", str(work), "--logfile", "log",
-             "--slowlog-log-slower-than", "0", "--slowlog-max-len", "100000"], cwd=str(work)))
-        ports[name] = port
     try:
-        conns = {}
-        for name, port in ports.items():
-            for _attempt in range(100):
-                try:
-                    conns[name] = redis.Redis(port=port, decode_responses=True)
-                    conns[name].ping()
-                    break
-                except redis.ConnectionError:
-                    time.sleep(0.05)
-            conns[name].acl_setuser("admin", enabled=True, passwords=["+" + PASSWORD], keys=["*"], channels=["*"],
-                                    commands=["+@all"])
-        conns["a"].execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 8191)
-        conns["b"].execute_command("CLUSTER", "ADDSLOTSRANGE", 8192, 16383)
-        conns["a"].execute_command("CLUSTER", "MEET", "127.0.0.1", ports["b"])
-        for _attempt in range(100):
-            if all("cluster_state:ok" in c.execute_command("CLUSTER", "INFO") for c in conns.values()):
-                break
-            time.sleep(0.1)
+        ports, procs = local_nodes.start(str(tmp_path_factory.mktemp("redis")), PASSWORD,
+                                         ["--slowlog-log-slower-than", "0", "--slowlog-max-len", "100000"])
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
         yield ports
     finally:
         for proc in procs:
             proc.kill()
             proc.wait()
-
-
-class Plain(resp.Connection):
-    """resp.Connection without TLS (the loopback test nodes have none)."""
-
-    def __init__(self, host, port, user, password, *files, **kwargs):  # pylint: disable=super-init-not-called
-        self.sock = socket.create_connection((host, int(port)), timeout=10)
-        self.reader = self.sock.makefile("rb")
-        assert self.pipeline([["AUTH", user, password]])[0] == "OK"
 
 
 @pytest.fixture
