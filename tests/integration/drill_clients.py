@@ -225,7 +225,9 @@ class Jobs(threading.Thread):
 
     async def main(self):
         hosts = list(self.config["hosts"].values())
-        timeouts = dict(socket_timeout=2, socket_connect_timeout=1)
+        # connect timeout 5 s: with 1 s a worker's first TLS connect timed out on a loaded 2-core CI host and
+        # Python BullMQ's Worker.run() ended for good (all jobs of that queue left in wait)
+        timeouts = dict(socket_timeout=2, socket_connect_timeout=5)
         api = async_cluster(self.config["pki"], hosts, "api", **timeouts)
         workers_conn = async_cluster(self.config["pki"], hosts, "worker", **timeouts)
 
