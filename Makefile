@@ -106,7 +106,7 @@ lint: venv
 	@tools/ci/check-build.sh
 
 unit: venv archive
-	@$(BIN)/pytest -q tests/unit
+	@$(BIN)/pytest -q -n auto tests/unit
 
 rules: $(PROMTOOL)
 	@$(PROMTOOL) check rules roles/exporter/files/prometheus/redis-rules.yml
@@ -120,4 +120,5 @@ molecule: venv archive image
 test: lint unit rules molecule
 
 clean: lab-down
+	@podman rmi --ignore $$(podman images -q --filter label=shardwise.converged 2>/dev/null) >/dev/null 2>&1 || true
 	@rm -rf $(VENV) $(CACHE)

@@ -7,7 +7,10 @@ COLLECTIONS = os.path.join(ROOT, ".cache", "collections")
 LINK = os.path.join(COLLECTIONS, "ansible_collections", "shardwise", "redis")
 if not os.path.exists(LINK):
     os.makedirs(os.path.dirname(LINK), exist_ok=True)
-    os.symlink(os.path.relpath(ROOT, os.path.dirname(LINK)), LINK)
+    try:
+        os.symlink(os.path.relpath(ROOT, os.path.dirname(LINK)), LINK)
+    except FileExistsError:  # another pytest-xdist worker made it first
+        pass
 if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
 
