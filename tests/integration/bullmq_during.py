@@ -10,18 +10,25 @@ bull:{name}, the collection's layout); optional "probes": one write probe per ra
 acknowledged, acknowledged writes missing from the list afterwards (lost), errors by kind, and the longest
 time between two acknowledged writes (max_gap_s, measured, not judged here).
 Every job gets a unique id and is added until Redis acknowledges it; the worker counts what it processes.
-After the stop file: the producer stops, the worker drains (up to 3 minutes), and RESULT_JSON gets {queues,
+RESULT_JSON.started appears once the clients run. After the stop file: the producer stops, the worker
+drains (up to 3 minutes), and RESULT_JSON gets {queues,
 acknowledged, processed, lost, lost_jobs (where each unprocessed job is and why BullMQ gave up on it),
-duplicated, add_errors, failure, failed_reasons (failedReason -> jobs in the failed sets), probes}.
+duplicated, add_errors, failure, worker_restarts ([seconds, queue, why] of each Worker.run() that ended and was
+started again), failed_reasons (failedReason -> jobs in the failed sets), probes, node}.
+With "node": true in CONFIG_JSON, Node.js BullMQ 5 + ioredis (tests/integration/node/during.mjs, the
+connection of docs/connect.md) runs beside it on queues <name>-node in the same slots, and "node" holds
+what it saw (acknowledged, processed, lost, duplicated, failed and why, add and worker errors).
 Exits 1 when an acknowledged job was never processed, an acknowledged probe write is missing, or the
 clients failed. Passwords come from REDIS_API_PASSWORD and REDIS_WORKER_PASSWORD and are never printed.
 """
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
 
+from connect_snippets import environment, node_workload
 from drill_clients import Jobs, Nodes, Probe, tag_in
 
 
@@ -57,11 +64,21 @@ def main(argv):
     stop = threading.Event()
     started = time.time()
     run_id = "r%d" % int(started)
+    node = None
+    if config.get("node"):
+        # The same queues' slots through Node.js BullMQ 5 + ioredis (tests/integration/node/during.mjs,
+        # queues <name>-node with prefix bull:{<name>}), watching the same stop file.
+        node_dir = node_workload(os.path.join(os.path.dirname(os.path.abspath(result_file)), "during-node"), ["during.mjs"])
+        env = dict(environment(config["pki"], list(config["hosts"].values()), "worker"),
+                   QUEUES=",".join(queues), STOP_FILE=os.path.abspath(stop_file), RUN_ID=run_id)
+        node = subprocess.Popen(["node", "during.mjs"], cwd=node_dir, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
     jobs = Jobs(config, queues, stop, run_id)
     probes = [Probe(config, i, first, last, stop, run_id) for i, (first, last) in enumerate(config.get("probes", []))]
     jobs.start()
     for probe in probes:
         probe.start()
+    open(result_file + ".started", "w").close()  # the clients run (npm ci, when asked for, is done)
     while not os.path.exists(stop_file) and jobs.failure is None:
         time.sleep(0.5)
     stop.set()
@@ -69,6 +86,15 @@ def main(argv):
         probe.join(10)
     jobs.drained.wait(240)
     probe_result = probe_figures(config, probes)
+    node_result = None
+    if node is not None:
+        try:
+            out, _unused = node.communicate(timeout=240)
+        except subprocess.TimeoutExpired:
+            node.kill()
+            out, _unused = node.communicate()
+        lines = [line for line in out.splitlines() if line.startswith("{")]
+        node_result = json.loads(lines[-1]) if lines else dict(failure="no result, exit %s: %s" % (node.returncode, out[-500:]))
     lost = sorted(j for j in list(jobs.acked) if j not in jobs.processed)
     duplicated = sorted(j for j, n in list(jobs.processed.items()) if n > 1)
     nodes = Nodes(config, timeout=5)
@@ -76,11 +102,13 @@ def main(argv):
     result = dict(queues=queues, acknowledged=len(jobs.acked), processed=len(jobs.processed), lost=len(lost),
                   lost_jobs=[jobs.state_of(nodes, j, started) for j in lost[:10]], duplicated=len(duplicated),
                   duplicated_ids=duplicated[:10], add_errors=len(jobs.add_errors), failure=jobs.failure,
-                  failed_reasons=jobs.failed_reasons(nodes), probes=probe_result)
+                  worker_restarts=[[round(t - started, 1), q, why] for t, q, why in jobs.worker_restarts],
+                  failed_reasons=jobs.failed_reasons(nodes), probes=probe_result, node=node_result)
     with open(result_file, "w") as fh:
         json.dump(result, fh)
     print(json.dumps(result))
-    return 1 if lost or jobs.failure or any(p["lost"] != 0 for p in probe_result) else 0
+    node_bad = node_result is not None and (node_result.get("failure") or node_result["lost"] != 0)
+    return 1 if lost or jobs.failure or node_bad or any(p["lost"] != 0 for p in probe_result) else 0
 
 
 if __name__ == "__main__":

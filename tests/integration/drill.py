@@ -321,6 +321,7 @@ class Drill:
                                     processed=sum(1 for j in self.jobs.acked if j in self.jobs.processed),
                                     duplicated=sum(1 for c in self.jobs.processed.values() if c > 1),
                                     add_errors=len(self.jobs.add_errors),
+                                    worker_restarts=[[q, why] for _unused, q, why in self.jobs.worker_restarts],
                                     failed_reasons=self.jobs.failed_reasons(nodes))
         result["violations"] = self.violations
         return result

@@ -156,12 +156,18 @@ class Probe(threading.Thread):
 class Jobs(threading.Thread):
     """A BullMQ producer and worker in their own event loop."""
 
-    def __init__(self, config, queues, stop, run_id):
+    def __init__(self, config, queues, stop, run_id, connect=None, pause=0.1):
+        """connect(user, **timeouts) -> an asyncio RedisCluster; by default the TLS cluster of config
+        (tls_client.async_cluster). pause: seconds between two adds of one queue."""
         super().__init__(daemon=True)
         self.config, self.queues, self.stop, self.run_id = config, queues, stop, run_id
+        self.connect = connect or (lambda user, **timeouts: async_cluster(
+            config["pki"], list(config["hosts"].values()), user, **timeouts))
+        self.pause = pause
         self.acked = {}  # job id -> (time acknowledged, queue)
         self.add_errors = []  # (time, queue, kind)
         self.processed = {}  # job id -> times processed
+        self.worker_restarts = []  # (time, queue, why): a Worker.run() that ended while the worker was open
         self.drained = threading.Event()
         self.failure = None
 
@@ -221,15 +227,14 @@ class Jobs(threading.Thread):
                     if self.stop.is_set():
                         break
                     await asyncio.sleep(0.2)
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(self.pause)
 
     async def main(self):
-        hosts = list(self.config["hosts"].values())
         # connect timeout 5 s: with 1 s a worker's first TLS connect timed out on a loaded 2-core CI host and
         # Python BullMQ's Worker.run() ended for good (all jobs of that queue left in wait)
         timeouts = dict(socket_timeout=2, socket_connect_timeout=5)
-        api = async_cluster(self.config["pki"], hosts, "api", **timeouts)
-        workers_conn = async_cluster(self.config["pki"], hosts, "worker", **timeouts)
+        api = self.connect("api", **timeouts)
+        workers_conn = self.connect("worker", **timeouts)
 
         async def process(job, token):
             self.processed[job.id] = self.processed.get(job.id, 0) + 1
@@ -237,13 +242,30 @@ class Jobs(threading.Thread):
 
         opts = {"connection": workers_conn, "concurrency": 10, "drainDelay": 1, "runRetryDelay": 500}
         queues = {q: Queue(q, {"connection": api, "prefix": "bull:{%s}" % q}) for q in self.queues}
-        workers = [Worker(q, process, dict(opts, prefix="bull:{%s}" % q)) for q in self.queues]
+        workers = {q: Worker(q, process, dict(opts, prefix="bull:{%s}" % q, autorun=False)) for q in self.queues}
+        runs = {q: asyncio.ensure_future(worker.run()) for q, worker in workers.items()}
+
+        async def supervise():
+            # Python BullMQ's Worker.run() ends for good on an error outside a job (a connect that timed out
+            # in its CLIENT SETNAME, say) and nothing restarts it: the application has to, as it would in
+            # production. Each restart is counted and reported.
+            while not self.drained.is_set():
+                for queue, run in list(runs.items()):
+                    if run.done():
+                        exc = None if run.cancelled() else run.exception()
+                        self.worker_restarts.append((time.time(), queue, type(exc).__name__ if exc else "ended"))
+                        await asyncio.sleep(0.5)
+                        runs[queue] = asyncio.ensure_future(workers[queue].run())
+                await asyncio.sleep(0.5)
+
+        supervisor = asyncio.ensure_future(supervise())
         await asyncio.gather(*[self.produce(queue, name) for name, queue in queues.items()])
         deadline = time.time() + 180
         while time.time() < deadline and any(j not in self.processed for j in list(self.acked)):
             await asyncio.sleep(0.5)
         self.drained.set()
-        for worker in workers:
+        await supervisor
+        for worker in workers.values():
             await worker.close()
         for queue in queues.values():
             await queue.close()
