@@ -18,13 +18,12 @@ Passwords come from the environment (REDIS_WORKER_PASSWORD), never from argv.
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from connect_snippets import TOP, environment, snippets  # noqa: E402
+from connect_snippets import environment, node_workload  # noqa: E402
 
 # JOBS stays small enough that the whole run fits in redis_metrics_exporter_bullmq_events_scan (200 entries;
 # about 4 events a job): the counts must then equal what the clients saw. Past the cap they are the newest entries.
@@ -44,21 +43,7 @@ def script_values(text):
 
 
 def prepare(work):
-    if os.path.isdir(work):
-        shutil.rmtree(work)
-    node_dir = os.path.join(work, "node")
-    os.makedirs(node_dir)
-    for path, body in snippets(os.path.join(TOP, "docs", "connect.md")):
-        if path == "node/redis.mjs":
-            with open(os.path.join(node_dir, "redis.mjs"), "w") as fh:
-                fh.write(body + "\n")
-    for name in ("package.json", "package-lock.json", "signals.mjs"):
-        shutil.copy(os.path.join(TOP, "tests", "integration", "node", name), node_dir)
-    npm = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--cache", os.path.join(TOP, ".cache", "npm")],
-                         cwd=node_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600, check=False)
-    if npm.returncode != 0:
-        sys.exit("FAIL npm ci: %s" % npm.stdout[-2000:])
-    return node_dir
+    return node_workload(work, ["signals.mjs"])
 
 
 def workload(node_dir, pki, hosts):

@@ -30,6 +30,33 @@ def snippets(path):
     return found
 
 
+def npm_ci(node_dir):
+    """Install the pinned BullMQ 5 and ioredis (tests/integration/node/package-lock.json) in NODE_DIR."""
+    for name in ("package.json", "package-lock.json"):
+        shutil.copy(os.path.join(TOP, "tests", "integration", "node", name), node_dir)
+    return subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--cache", os.path.join(TOP, ".cache", "npm")],
+                          cwd=node_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600, check=False)
+
+
+def node_workload(work, scripts):
+    """A fresh WORK/node for a Node.js workload: docs/connect.md's redis.mjs (the documented connection),
+    SCRIPTS from tests/integration/node, and `npm ci`. Exits on an npm failure. Returns the folder."""
+    if os.path.isdir(work):
+        shutil.rmtree(work)
+    node_dir = os.path.join(work, "node")
+    os.makedirs(node_dir)
+    for path, body in snippets(os.path.join(TOP, "docs", "connect.md")):
+        if path == "node/redis.mjs":
+            with open(os.path.join(node_dir, "redis.mjs"), "w") as fh:
+                fh.write(body + "\n")
+    for name in scripts:
+        shutil.copy(os.path.join(TOP, "tests", "integration", "node", name), node_dir)
+    npm = npm_ci(node_dir)
+    if npm.returncode != 0:
+        sys.exit("FAIL npm ci: %s" % npm.stdout[-2000:])
+    return node_dir
+
+
 def environment(pki, hosts, user):
     env = dict(os.environ, REDIS_NODES=",".join("%s:6379" % h for h in hosts), REDIS_CA_FILE=os.path.join(pki, "ca.crt"),
                REDIS_CERT_FILE=os.path.join(pki, "clients", user + ".crt"),
@@ -94,10 +121,7 @@ def main(pki, work, hosts):
         with open(target, "w") as fh:
             fh.write(body + "\n")
     node_dir = os.path.join(work, "node")
-    for name in ("package.json", "package-lock.json"):
-        shutil.copy(os.path.join(TOP, "tests", "integration", "node", name), node_dir)
-    npm = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--cache", os.path.join(TOP, ".cache", "npm")],
-                         cwd=node_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600, check=False)
+    npm = npm_ci(node_dir)
     if npm.returncode != 0:
         print(npm.stdout[-2000:])
         return 1

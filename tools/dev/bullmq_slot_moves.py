@@ -1,94 +1,92 @@
-"""Python BullMQ (redis-py asyncio RedisCluster) while the collection's slot mover moves the six queues'
-slots back and forth between two local Redis 7.2 nodes: how many jobs end failed or run twice.
+"""Python BullMQ (redis-py asyncio RedisCluster), or Node.js BullMQ 5 on ioredis, while the collection's slot
+mover moves the six queues' slots back and forth between two local Redis 7.2 nodes: how many jobs end
+failed or run twice.
 
 Usage (from the repository root, after `make venv archive`):
-  .venv/bin/python tools/dev/bullmq_slot_moves.py [--rounds 20] [--reinitialize-steps 0]
+  .venv/bin/python tools/dev/bullmq_slot_moves.py [--rounds 20] [--reinitialize-steps 0] [--client node]
+--client node runs tests/integration/node/during.mjs (the placement test's Node.js client) over a plain
+ioredis Cluster instead of the Python client, and prints its figures.
 Prints one JSON line: moves, jobs acknowledged, processed, lost, duplicated, add errors and the
 failedReason counts of the failed sets. Loopback only (two nodes on free ports, no TLS), removed at
 the end. docs/failure-modes.md quotes its figures for --reinitialize-steps 5 (redis-py's default) and 0.
 """
 import argparse
-import asyncio
 import binascii
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 
 import redis
-from bullmq import Queue, Worker
 from redis.asyncio.cluster import ClusterNode as AsyncNode, RedisCluster as AsyncCluster
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path[:0] = [os.path.join(TOP, ".cache", "collections"), os.path.join(TOP, "tests", "unit")]
+sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
 import local_nodes  # noqa: E402
+from connect_snippets import npm_ci  # noqa: E402
+from drill_clients import Jobs  # noqa: E402
 from ansible_collections.shardwise.redis.plugins.module_utils import cli as climod  # noqa: E402
 from ansible_collections.shardwise.redis.plugins.module_utils.migrate import Migrator  # noqa: E402
 
 PASSWORD = "slot-moves-local-only-0123456789"
 QUEUES = ["critical", "high", "normal", "low", "batch", "scheduled"]
+# The Node.js client's connection here: docs/connect.md's redis.mjs without TLS (the local nodes are plain).
+PLAIN_MJS = """import { Cluster } from 'ioredis';
+export function connection() {
+  const nodes = process.env.REDIS_NODES.split(',').map((hostPort) => {
+    const [host, port] = hostPort.split(':');
+    return { host, port: Number(port) };
+  });
+  return new Cluster(nodes, { redisOptions: {
+    username: process.env.REDIS_USER, password: process.env.REDIS_PASSWORD, maxRetriesPerRequest: null } });
+}
+"""
 
 
-class Client(threading.Thread):
-    """A producer per queue and a worker per queue (concurrency 10), one RedisCluster each side."""
+class NodeClient:
+    """tests/integration/node/during.mjs in WORK/node, until the stop file appears."""
 
-    def __init__(self, ports, steps):
-        super().__init__(daemon=True)
-        self.ports, self.steps = ports, steps
-        self.stop = threading.Event()
-        self.acked, self.processed, self.add_errors = set(), {}, {}
+    def __init__(self, work, ports):
+        node_dir = os.path.join(work, "node")
+        os.makedirs(node_dir)
+        with open(os.path.join(node_dir, "redis.mjs"), "w") as fh:
+            fh.write(PLAIN_MJS)
+        shutil.copy(os.path.join(TOP, "tests", "integration", "node", "during.mjs"), node_dir)
+        npm = npm_ci(node_dir)
+        if npm.returncode != 0:
+            sys.exit("npm ci failed: %s" % npm.stdout[-1000:])
+        self.stop_file = os.path.join(work, "stop")
+        env = dict(os.environ, REDIS_NODES=",".join("127.0.0.1:%d" % p for p in ports.values()), REDIS_USER="admin",
+                   REDIS_PASSWORD=PASSWORD, QUEUES=",".join(QUEUES), STOP_FILE=self.stop_file)
+        self.proc = subprocess.Popen(["node", "during.mjs"], cwd=node_dir, env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
 
-    def run(self):
-        asyncio.run(self.main())
+    def result(self):
+        open(self.stop_file, "w").close()
+        out, _unused = self.proc.communicate(timeout=300)
+        lines = [line for line in out.splitlines() if line.startswith("{")]
+        return json.loads(lines[-1]) if lines else dict(failure=out[-1000:])
 
-    def cluster(self):
-        return AsyncCluster(startup_nodes=[AsyncNode("127.0.0.1", self.ports["a"])], username="admin",
-                            password=PASSWORD, decode_responses=True, socket_timeout=2, socket_connect_timeout=1,
-                            reinitialize_steps=self.steps)
 
-    async def produce(self, name, queue):
-        n = 0
-        while not self.stop.is_set():
-            n += 1
-            job_id = "%s-%d" % (name, n)
-            while True:
-                try:
-                    await asyncio.wait_for(queue.add("move", {"n": n}, {"jobId": job_id, "removeOnComplete": False}), 3)
-                    self.acked.add(job_id)
-                    break
-                except Exception as exc:  # counted, then the same id again
-                    kind = type(exc).__name__
-                    self.add_errors[kind] = self.add_errors.get(kind, 0) + 1
-                    if self.stop.is_set():
-                        break
-                    await asyncio.sleep(0.2)
-            await asyncio.sleep(0.02)
-
-    async def main(self):
-        api, work = self.cluster(), self.cluster()
-
-        async def process(job, token):
-            self.processed[job.id] = self.processed.get(job.id, 0) + 1
-            return "ok"
-
-        queues = dict((q, Queue(q, {"connection": api, "prefix": "bull:{%s}" % q})) for q in QUEUES)
-        workers = [Worker(q, process, {"connection": work, "concurrency": 10, "drainDelay": 1, "runRetryDelay": 500,
-                                       "prefix": "bull:{%s}" % q}) for q in QUEUES]
-        await asyncio.gather(*[self.produce(name, queue) for name, queue in queues.items()])
-        deadline = time.time() + 60
-        while time.time() < deadline and any(j not in self.processed for j in list(self.acked)):
-            await asyncio.sleep(0.5)
-        for worker in workers:
-            await worker.close()
+def python_client(ports, steps):
+    """tests/integration/drill_clients.Jobs (the drill's and the placement test's Python BullMQ producer and
+    worker per queue) over a plain RedisCluster with reinitialize_steps=STEPS, adds every 20 ms."""
+    def connect(_user, **timeouts):
+        return AsyncCluster(startup_nodes=[AsyncNode("127.0.0.1", ports["a"])], username="admin", password=PASSWORD,
+                            decode_responses=True, reinitialize_steps=steps, **timeouts)
+    return Jobs({}, QUEUES, threading.Event(), "m%d" % int(time.time()), connect=connect, pause=0.02)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--reinitialize-steps", type=int, default=0)
+    parser.add_argument("--client", choices=["python", "node"], default="python")
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="slot-moves-")
     try:
@@ -103,8 +101,11 @@ def main():
         ids = dict((n, cli.pipe("127.0.0.1", p, [["CLUSTER", "MYID"]])[0]) for n, p in ports.items())
         admin = redis.RedisCluster(startup_nodes=[redis.cluster.ClusterNode("127.0.0.1", ports["a"])],
                                    username="admin", password=PASSWORD, decode_responses=True)
-        client = Client(ports, args.reinitialize_steps)
-        client.start()
+        if args.client == "node":
+            client = NodeClient(work, ports)
+        else:
+            client = python_client(ports, args.reinitialize_steps)
+            client.start()
         time.sleep(3)
         moves = 0
         for _round in range(args.rounds):
@@ -117,18 +118,23 @@ def main():
                 moves += 1
                 time.sleep(0.1)
             time.sleep(0.3)
+        if args.client == "node":
+            print(json.dumps(dict(client.result(), moves=moves)))
+            return
         client.stop.set()
         client.join()
+        acked = set(client.acked)
         failed = {}
         for queue in QUEUES:
             base = "bull:{%s}:%s:" % (queue, queue)
             for job_id in admin.zrange(base + "failed", 0, -1):
                 reason = str(admin.hget(base + job_id, "failedReason"))[:80]
                 failed[reason] = failed.get(reason, 0) + 1
-        print(json.dumps(dict(reinitialize_steps=args.reinitialize_steps, moves=moves, acknowledged=len(client.acked),
-                              processed=len(client.processed), lost=len(client.acked - set(client.processed)),
+        print(json.dumps(dict(reinitialize_steps=args.reinitialize_steps, moves=moves, acknowledged=len(acked),
+                              processed=len(client.processed), lost=len(acked - set(client.processed)),
                               duplicated=sum(1 for n in client.processed.values() if n > 1),
-                              add_errors=client.add_errors, failed=failed)))
+                              add_errors=len(client.add_errors), worker_restarts=len(client.worker_restarts),
+                              failure=client.failure, failed=failed)))
     finally:
         for proc in procs:
             proc.kill()
