@@ -20,7 +20,7 @@ log=".cache/logs/molecule-$scenario.log"
 # otherwise it converges with site.yml as before. Saves a four-minute converge per scenario.
 snapshot_hosts="t-a1 t-a2 t-b1 t-b2 t-c1 t-c2"
 SHARDWISE_SNAPSHOT_HASH=$( {
-  find roles playbooks plugins meta molecule/shared .config/molecule galaxy.yml tools/lab -type f -print0 \
+  find roles playbooks plugins meta molecule/shared .config/molecule galaxy.yml ansible.cfg requirements tools/lab -type f -print0 \
     | sort -z | xargs -0 sha256sum
   podman image inspect --format '{{.Id}}' localhost/shardwise-redis-host:latest
   cat .cache/redis-*.tar.gz.sha256 2>/dev/null
