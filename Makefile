@@ -120,5 +120,6 @@ molecule: venv archive image
 test: lint unit rules molecule
 
 clean: lab-down
-	@podman rmi --ignore $$(podman images -q --filter label=shardwise.converged 2>/dev/null) >/dev/null 2>&1 || true
+	@if command -v podman >/dev/null; then ids=$$(podman images -q --filter label=shardwise.converged); \
+	  [ -z "$$ids" ] || podman rmi --force $$ids >/dev/null; fi
 	@rm -rf $(VENV) $(CACHE)

@@ -31,8 +31,12 @@ if [ "$scenario" != default ] && [ "${SHARDWISE_SNAPSHOT:-1}" = 1 ]; then
   usable=1
   [ "$(cat .cache/snapshot/hash 2>/dev/null)" = "$SHARDWISE_SNAPSHOT_HASH" ] || usable=0
   for h in $snapshot_hosts; do
-    label=$(podman image inspect --format '{{index .Labels "shardwise.converged"}}' "localhost/shardwise-converged:$h" 2>/dev/null || true)
-    [ "$label" = "$SHARDWISE_SNAPSHOT_HASH" ] || usable=0
+    image="localhost/shardwise-converged:$h"
+    if podman image exists "$image"; then
+      [ "$(podman image inspect --format '{{index .Labels "shardwise.converged"}}' "$image")" = "$SHARDWISE_SNAPSHOT_HASH" ] || usable=0
+    else
+      usable=0
+    fi
   done
   if [ "$usable" = 1 ]; then
     for h in $snapshot_hosts; do
