@@ -38,17 +38,18 @@ def npm_ci(node_dir):
                           cwd=node_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600, check=False)
 
 
-def node_workload(work, scripts):
-    """A fresh WORK/node for a Node.js workload: docs/connect.md's redis.mjs (the documented connection),
-    SCRIPTS from tests/integration/node, and `npm ci`. Exits on an npm failure. Returns the folder."""
+def node_workload(work, scripts, connection=None):
+    """A fresh WORK/node for a Node.js workload: docs/connect.md's redis.mjs (the documented connection;
+    CONNECTION, the text of another redis.mjs, replaces it), SCRIPTS from tests/integration/node, and
+    `npm ci`. Exits on an npm failure. Returns the folder."""
     if os.path.isdir(work):
         shutil.rmtree(work)
     node_dir = os.path.join(work, "node")
     os.makedirs(node_dir)
-    for path, body in snippets(os.path.join(TOP, "docs", "connect.md")):
-        if path == "node/redis.mjs":
-            with open(os.path.join(node_dir, "redis.mjs"), "w") as fh:
-                fh.write(body + "\n")
+    if connection is None:
+        connection = dict(snippets(os.path.join(TOP, "docs", "connect.md")))["node/redis.mjs"] + "\n"
+    with open(os.path.join(node_dir, "redis.mjs"), "w") as fh:
+        fh.write(connection)
     for name in scripts:
         shutil.copy(os.path.join(TOP, "tests", "integration", "node", name), node_dir)
     npm = npm_ci(node_dir)

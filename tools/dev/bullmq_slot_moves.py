@@ -28,7 +28,7 @@ TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path[:0] = [os.path.join(TOP, ".cache", "collections"), os.path.join(TOP, "tests", "unit")]
 sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
 import local_nodes  # noqa: E402
-from connect_snippets import npm_ci  # noqa: E402
+from connect_snippets import node_workload  # noqa: E402
 from drill_clients import Jobs  # noqa: E402
 from ansible_collections.shardwise.redis.plugins.module_utils import cli as climod  # noqa: E402
 from ansible_collections.shardwise.redis.plugins.module_utils.migrate import Migrator  # noqa: E402
@@ -52,14 +52,7 @@ class NodeClient:
     """tests/integration/node/during.mjs in WORK/node, until the stop file appears."""
 
     def __init__(self, work, ports):
-        node_dir = os.path.join(work, "node")
-        os.makedirs(node_dir)
-        with open(os.path.join(node_dir, "redis.mjs"), "w") as fh:
-            fh.write(PLAIN_MJS)
-        shutil.copy(os.path.join(TOP, "tests", "integration", "node", "during.mjs"), node_dir)
-        npm = npm_ci(node_dir)
-        if npm.returncode != 0:
-            sys.exit("npm ci failed: %s" % npm.stdout[-1000:])
+        node_dir = node_workload(os.path.join(work, "nodejs"), ["during.mjs"], connection=PLAIN_MJS)
         self.stop_file = os.path.join(work, "stop")
         env = dict(os.environ, REDIS_NODES=",".join("127.0.0.1:%d" % p for p in ports.values()), REDIS_USER="admin",
                    REDIS_PASSWORD=PASSWORD, QUEUES=",".join(QUEUES), STOP_FILE=self.stop_file)
