@@ -15,7 +15,7 @@ __metaclass__ = type
 
 from ansible_collections.shardwise.redis.plugins.module_utils.bullmq import queue_base, queue_name_problems
 from ansible_collections.shardwise.redis.plugins.module_utils.placement import PlacementError
-from ansible_collections.shardwise.redis.plugins.module_utils.slots import slot_of
+from ansible_collections.shardwise.redis.plugins.module_utils.slots import slot_of, to_set
 
 SPREAD, STAY = "spread", "stay"
 
@@ -119,6 +119,21 @@ def plan_queue_placement(prefix, queues, placement, owner_of_slot, primaries, sh
         if target[slot] != owner_of_slot(slot):
             moves.append((slot, owner_of_slot(slot), target[slot]))
     return dict(queues=rows, moves=moves, cap=cap)
+
+
+def plan_on_topology(topology, prefix, queues, placement, owned=None):
+    """plan_queue_placement for a gathered cluster (topology.Topology): who serves each slot now (or `owned`:
+    primary -> set of slots, when earlier moves are still to finish), the primaries holding slots, and each
+    node's shard (a replica stands for its primary, so a pin survives a failover). The one wiring both
+    queue_placement.yml (reshard.py, mode queues) and redis_cluster_info's report use."""
+    holders = topology.primaries_with_slots()
+    if owned is None:
+        owned = dict((p, set(to_set(topology.slots_of(p)))) for p in holders)
+    owner = dict((slot, p) for p, held in owned.items() for slot in held)
+    shard_of = dict((n["name"], topology.primary_of(n["name"])) for n in topology.inventory
+                    if topology.primary_of(n["name"]) in holders)
+    shard_of.update((p, p) for p in holders)
+    return plan_queue_placement(prefix, queues, placement, owner.get, holders, shard_of)
 
 
 def compensation_moves(moves, owned, keep, counts_before, threshold, out_of_balance):

@@ -17,7 +17,7 @@ from ansible_collections.shardwise.redis.plugins.module_utils.cli import RedisCl
 from ansible_collections.shardwise.redis.plugins.module_utils.executor import Executor, wait_healthy
 from ansible_collections.shardwise.redis.plugins.module_utils.migrate import Progress
 from ansible_collections.shardwise.redis.plugins.module_utils.placement import PlacementError, plan_layout
-from ansible_collections.shardwise.redis.plugins.module_utils.queue_placement import compensation_moves, plan_queue_placement
+from ansible_collections.shardwise.redis.plugins.module_utils.queue_placement import compensation_moves, plan_on_topology
 from ansible_collections.shardwise.redis.plugins.module_utils.slots import CLUSTER_SLOTS, to_set
 from ansible_collections.shardwise.redis.plugins.module_utils.topology import check_meets, gather, parse_info
 
@@ -221,12 +221,8 @@ def _plan_queue_moves(topology, plan, queues, threshold):
         for held in owned.values():
             held.discard(slot)
         owned.setdefault(dst, set()).add(slot)
-    owner = dict((slot, p) for p, held in owned.items() for slot in held)
-    shard_of = dict((n["name"], topology.primary_of(n["name"])) for n in topology.inventory
-                    if topology.primary_of(n["name"]) in holders)
-    shard_of.update((p, p) for p in holders)
-    placed = plan_queue_placement(queues.get("prefix", "bull"), list(queues.get("names", [])),
-                                  queues.get("placement") or {}, owner.get, holders, shard_of)
+    placed = plan_on_topology(topology, queues.get("prefix", "bull"), list(queues.get("names", [])),
+                              queues.get("placement") or {}, owned)
     keep = set(row["slot"] for row in placed["queues"].values())
     counts = dict((p, len(held)) for p, held in owned.items())
     plan["moves"] = placed["moves"] + compensation_moves(placed["moves"], owned, keep, counts, threshold, out_of_balance)

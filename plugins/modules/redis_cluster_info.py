@@ -30,6 +30,14 @@ options:
     type: list
     elements: str
     default: []
+  bullmq_queue_placement:
+    description:
+      - Where the queues of O(bullmq_queues) should live (C(redis_bullmq_queue_placement)), queue to C(spread)
+        (the default for a queue not listed), C(stay) or a node name (its shard). RV(queue_placement) then tells
+        per queue the primary C(playbooks/queue_placement.yml) would move it to (C(target)), from the same
+        plan that playbook runs; RV(queue_placement_problem) says why there is no plan.
+    type: dict
+    default: {}
   bullmq_prefix:
     description: BullMQ key prefix (before the hash tag).
     type: str
@@ -144,24 +152,35 @@ queue_placement:
       and that primary's zone, its replicas and their zones, jobs per state (RV(queues)) and in all, the keys in
       its slot and their memory in bytes, estimated from C(MEMORY USAGE) of O(memory_samples) of them.
     - A queue whose slot no primary serves carries C(problem) instead, and counts as a health problem.
+    - C(target) is the primary C(playbooks/queue_placement.yml) would move the queue to (its C(primary) when
+      it stays), C(rule) the placement that chose it (C(spread), C(stay) or C(pinned)); both are missing when
+      RV(queue_placement_problem) is set.
   returned: when O(bullmq_queues) is set
   type: dict
   sample: {critical: {queue: critical, prefix: bull, key_base: "bull:{critical}:critical:", hash_tag: critical, slot: 8090,
            primary: redis-b1, zone: zone-b, replicas: [{name: redis-c2, zone: zone-c}], depth: {wait: 3, completed: 120},
-           jobs: 123, keys_in_slot: 131, memory_bytes: 52400, memory_sampled_keys: 10}}
+           jobs: 123, keys_in_slot: 131, memory_bytes: 52400, memory_sampled_keys: 10, target: redis-b1, rule: spread}}
+queue_placement_problem:
+  description: Why no queue placement could be planned (a slot not served, a placement naming an unknown node).
+  returned: when O(bullmq_queues) is set and no plan could be made
+  type: str
+  sample: "slot 8090 of queue critical is not served: heal the cluster first (playbooks/failover_recovery.yml)"
 """
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.shardwise.redis.plugins.module_utils.bullmq import queue_name_problems, queue_report
 from ansible_collections.shardwise.redis.plugins.module_utils.cli import (
     RedisCliError, connection_argument_spec, make_cli, node_argument_spec)
+from ansible_collections.shardwise.redis.plugins.module_utils.placement import PlacementError
+from ansible_collections.shardwise.redis.plugins.module_utils.queue_placement import plan_on_topology
 from ansible_collections.shardwise.redis.plugins.module_utils.topology import gather, health_problems, spare_nodes
 
 
 def main():
     spec = connection_argument_spec()
     spec.update(nodes=node_argument_spec(), bullmq_queues=dict(type="list", elements="str", default=[]),
-                bullmq_prefix=dict(type="str", default="bull"), allow_spare=dict(type="bool", default=False),
+                bullmq_prefix=dict(type="str", default="bull"), bullmq_queue_placement=dict(type="dict", default={}),
+                allow_spare=dict(type="bool", default=False),
                 allow_zone_majority=dict(type="bool", default=False), memory_samples=dict(type="int", default=10))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
@@ -181,6 +200,12 @@ def main():
             result["queues"] = dict((q, row.get("depth", {})) for q, row in report.items())
             result["problems"] = problems + ["queue %s: %s" % (q, row["problem"]) for q, row in report.items() if "problem" in row]
             result["healthy"] = not result["problems"]
+            try:
+                planned = plan_on_topology(topology, p["bullmq_prefix"], p["bullmq_queues"], p["bullmq_queue_placement"])
+                for queue, row in planned["queues"].items():
+                    report[queue].update(target=row["target"], rule=row["rule"])
+            except PlacementError as exc:
+                result["queue_placement_problem"] = str(exc)
         except RedisCliError as exc:
             result["problems"] = problems + ["queue depths: %s" % exc]
             result["healthy"] = False
