@@ -5,16 +5,17 @@ slots a runbook is about to move or whose nodes it restarts, running until a sto
 
 CONFIG_JSON: {"pki": dir, "hosts": {name: ip}, "ranges": [[first, last], ...], "probes": [[first, last], ...]}:
 one queue per slot range (its name is a hash tag in that range), or the queues named in "queues" (prefix
-bull:{name}, the collection's layout); optional "probes": one write probe per range
+bull:{name}, the collection's layout; with "suffix": queue <name><suffix> under that prefix, a second queue in
+the slot of an application's queue); optional "probes": one write probe per range
 (RPUSH 20 times a second, as in drill.py), whose figures per shard go to RESULT_JSON "probes": writes
 acknowledged, acknowledged writes missing from the list afterwards (lost), errors by kind, and the longest
 time between two acknowledged writes (max_gap_s, measured, not judged here).
 Every job gets a unique id and is added until Redis acknowledges it; the worker counts what it processes.
 RESULT_JSON.started appears once the clients run. After the stop file: the producer stops, the worker
-drains (up to 3 minutes), and RESULT_JSON gets {queues,
-acknowledged, processed, lost, lost_jobs (where each unprocessed job is and why BullMQ gave up on it),
-duplicated, add_errors, failure, worker_restarts ([seconds, queue, why] of each Worker.run() that ended and was
-started again), failed_reasons (failedReason -> jobs in the failed sets), probes, node}.
+drains (up to 3 minutes), and RESULT_JSON gets {queues, acknowledged, processed, lost, lost_jobs (where each
+unprocessed job is and why BullMQ gave up on it), duplicated, add_errors, failure, worker_restarts ([seconds,
+queue, why] of each Worker.run() that ended and was started again), failed_reasons (failedReason -> jobs in the
+failed sets), finished (jobs the completed and failed sets hold after the drain), probes, node}.
 With "node": true in CONFIG_JSON, Node.js BullMQ 5 + ioredis (tests/integration/node/during.mjs, the
 connection of docs/connect.md) runs beside it on queues <name>-node in the same slots, and "node" holds
 what it saw (acknowledged, processed, lost, duplicated, failed and why, add and worker errors).
@@ -73,7 +74,7 @@ def main(argv):
                    QUEUES=",".join(queues), STOP_FILE=os.path.abspath(stop_file), RUN_ID=run_id)
         node = subprocess.Popen(["node", "during.mjs"], cwd=node_dir, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
-    jobs = Jobs(config, queues, stop, run_id)
+    jobs = Jobs(config, queues, stop, run_id, suffix=config.get("suffix", ""))
     probes = [Probe(config, i, first, last, stop, run_id) for i, (first, last) in enumerate(config.get("probes", []))]
     jobs.start()
     for probe in probes:
@@ -103,7 +104,8 @@ def main(argv):
                   lost_jobs=[jobs.state_of(nodes, j, started) for j in lost[:10]], duplicated=len(duplicated),
                   duplicated_ids=duplicated[:10], add_errors=len(jobs.add_errors), failure=jobs.failure,
                   worker_restarts=[[round(t - started, 1), q, why] for t, q, why in jobs.worker_restarts],
-                  failed_reasons=jobs.failed_reasons(nodes), probes=probe_result, node=node_result)
+                  failed_reasons=jobs.failed_reasons(nodes), finished=jobs.finished(nodes), probes=probe_result,
+                  node=node_result)
     with open(result_file, "w") as fh:
         json.dump(result, fh)
     print(json.dumps(result))
