@@ -128,7 +128,7 @@ def plan_on_topology(topology, prefix, queues, placement, owned=None):
     queue_placement.yml (reshard.py, mode queues) and redis_cluster_info's report use."""
     holders = topology.primaries_with_slots()
     if owned is None:
-        owned = dict((p, set(to_set(topology.slots_of(p)))) for p in holders)
+        owned = dict((p, to_set(topology.slots_of(p))) for p in holders)
     owner = dict((slot, p) for p, held in owned.items() for slot in held)
     shard_of = dict((n["name"], topology.primary_of(n["name"])) for n in topology.inventory
                     if topology.primary_of(n["name"]) in holders)

@@ -173,6 +173,14 @@ class Jobs(threading.Thread):
         self.drained = threading.Event()
         self.failure = None
 
+    def prefix(self, queue):
+        """The BullMQ prefix of a queue (its hash tag)."""
+        return "bull:{%s}" % queue
+
+    def base(self, queue):
+        """The start of every key of a queue: <prefix>:<name>:."""
+        return "%s:%s%s:" % (self.prefix(queue), queue, self.suffix)
+
     def run(self):
         try:
             asyncio.run(self.main())
@@ -184,7 +192,7 @@ class Jobs(threading.Thread):
         """Where an unprocessed job is in Redis (or that it is gone) and why BullMQ gave up on it (a stalled
         job, an error from a script), to tell a client from a server cause. nodes: a Nodes (refreshed)."""
         acked_at, queue = self.acked[job_id]
-        base = "bull:{%s}:%s%s:" % (queue, queue, self.suffix)
+        base = self.base(queue)
         state = dict(id=job_id, acked_s=round(acked_at - since, 2))
         try:
             conn = nodes.conn(nodes.owner(crc16(queue)))
@@ -204,7 +212,7 @@ class Jobs(threading.Thread):
         its completion was refused)."""
         reasons = {}
         for queue in self.queues:
-            base = "bull:{%s}:%s%s:" % (queue, queue, self.suffix)
+            base = self.base(queue)
             try:
                 conn = nodes.conn(nodes.owner(crc16(queue)))
                 for job_id in conn.zrange(base + "failed", 0, 49):
@@ -220,7 +228,7 @@ class Jobs(threading.Thread):
         held = dict(completed=0, failed=0)
         try:
             for queue in self.queues:
-                base = "bull:{%s}:%s%s:" % (queue, queue, self.suffix)
+                base = self.base(queue)
                 conn = nodes.conn(nodes.owner(crc16(queue)))
                 for state in ("completed", "failed"):
                     held[state] += conn.zcard(base + state)
@@ -257,8 +265,8 @@ class Jobs(threading.Thread):
             return "ok"
 
         opts = {"connection": workers_conn, "concurrency": 10, "drainDelay": 1, "runRetryDelay": 500}
-        queues = {q: Queue(q + self.suffix, {"connection": api, "prefix": "bull:{%s}" % q}) for q in self.queues}
-        workers = {q: Worker(q + self.suffix, process, dict(opts, prefix="bull:{%s}" % q, autorun=False))
+        queues = {q: Queue(q + self.suffix, {"connection": api, "prefix": self.prefix(q)}) for q in self.queues}
+        workers = {q: Worker(q + self.suffix, process, dict(opts, prefix=self.prefix(q), autorun=False))
                    for q in self.queues}
         runs = {q: asyncio.ensure_future(worker.run()) for q, worker in workers.items()}
 
