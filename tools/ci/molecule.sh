@@ -15,12 +15,13 @@ log=".cache/logs/molecule-$scenario.log"
 
 # Share the converge: the default scenario builds the six hosts with site.yml (and proves it idempotent),
 # then molecule/shared/snapshot.yml commits each host as localhost/shardwise-converged:<host>, labelled with
-# the hash of everything that shapes a converged host. Another scenario starts its six hosts from those
-# images (molecule/shared/restored.yml waits for the cluster) only if the label matches this checkout;
-# otherwise it converges with site.yml as before. Saves a four-minute converge per scenario.
+# the hash of everything that shapes a converged host (not molecule/shared/tasks: the scenarios' client
+# tasks). Another scenario starts its six hosts from those images (molecule/shared/restored.yml waits for
+# the cluster) only if the label matches this checkout; otherwise it converges with site.yml as before. Saves a four-minute converge per scenario.
 snapshot_hosts="t-a1 t-a2 t-b1 t-b2 t-c1 t-c2"
 SHARDWISE_SNAPSHOT_HASH=$( {
-  find roles playbooks plugins meta molecule/shared .config/molecule galaxy.yml ansible.cfg requirements tools/lab -type f -print0 \
+  find roles playbooks plugins meta molecule/shared .config/molecule galaxy.yml ansible.cfg requirements tools/lab \
+    -path molecule/shared/tasks -prune -o -type f -print0 \
     | sort -z | xargs -0 sha256sum
   podman image inspect --format '{{.Id}}' localhost/shardwise-redis-host:latest
   cat .cache/redis-*.tar.gz.sha256 2>/dev/null
@@ -55,8 +56,19 @@ molecule test -s "$scenario" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
 echo "molecule $scenario: exit $rc after $(( $(date +%s) - start )) s (log: $log)"
-[ "$rc" -eq 0 ] || exit "$rc"
 secrets=$(sed -n 's/^redis_[a-z_]*_password: //p' molecule/shared/group_vars/redis/redis.yml)
+if [ "$rc" -ne 0 ]; then
+  # CI shows only the end of the output: repeat the failed task and the first lines of its message last,
+  # test passwords masked, long lines cut.
+  echo "molecule $scenario failed at:"
+  sed -E 's/\x1b\[[0-9;]*m//g; s/^ *│ ?//' "$log" \
+    | awk '/^TASK \[/ { task = $0 } /^(fatal|failed): \[/ && !/\.\.\.ignoring/ { print task; n = 10 } n > 0 { print; n-- }' \
+    | while IFS= read -r line; do
+        for secret in $secrets; do line=${line//"$secret"/********}; done
+        printf '  %s\n' "${line:0:300}"
+      done | tail -n 18
+  exit "$rc"
+fi
 leaks=0
 for secret in $secrets; do
   if grep -qF -- "$secret" "$log"; then
