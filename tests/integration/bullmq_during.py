@@ -12,13 +12,15 @@ acknowledged, acknowledged writes missing from the list afterwards (lost), error
 time between two acknowledged writes (max_gap_s, measured, not judged here).
 Every job gets a unique id and is added until Redis acknowledges it; the worker counts what it processes.
 RESULT_JSON.started appears once the clients run. After the stop file: the producer stops, the worker
-drains (up to 3 minutes), and RESULT_JSON gets {queues, acknowledged, processed, lost, lost_jobs (where each
-unprocessed job is and why BullMQ gave up on it), duplicated, add_errors, failure, worker_restarts ([seconds,
-queue, why] of each Worker.run() that ended and was started again), failed_reasons (failedReason -> jobs in the
-failed sets), finished (jobs the completed and failed sets hold after the drain), probes, node}.
+drains (up to DRAIN_S; the whole stop, Node.js included, takes at most STOP_S), and RESULT_JSON gets {queues,
+acknowledged, processed, lost, lost_jobs (where each unprocessed job is and why BullMQ gave up on it), duplicated,
+add_errors, failure, worker_restarts ([seconds, queue, why] of each Worker.run() that ended and was started
+again), failed_reasons (failedReason -> jobs in the failed sets), finished (jobs the completed and failed sets hold
+after the drain), probes, node}.
 With "node": true in CONFIG_JSON, Node.js BullMQ 5 + ioredis (tests/integration/node/during.mjs, the
 connection of docs/connect.md) runs beside it on queues <name>-node in the same slots, and "node" holds
-what it saw (acknowledged, processed, lost, duplicated, failed and why, add and worker errors).
+what it saw (acknowledged, processed, lost and where each lost job is, duplicated, failed and why, add and worker
+errors).
 Exits 1 when an acknowledged job was never processed, an acknowledged probe write is missing, or the
 clients failed. Passwords come from REDIS_API_PASSWORD and REDIS_WORKER_PASSWORD and are never printed.
 """
@@ -30,7 +32,10 @@ import threading
 import time
 
 from connect_snippets import environment, node_workload
-from drill_clients import Jobs, Nodes, Probe, tag_in
+from drill_clients import Jobs, Nodes, Probe, job_state, tag_in
+
+DRAIN_S = 150  # after the stop file, each client's worker may take this long to process what was acknowledged
+STOP_S = 210  # the result is written within this many seconds of the stop file (molecule waits 300 s for it)
 
 
 def probe_figures(config, probes):
@@ -57,6 +62,14 @@ def probe_figures(config, probes):
     return figures
 
 
+def node_job_state(nodes, queues, job_id):
+    """job_state of a job of during.mjs: id <name>-node-<run>-<n> in queue <name>-node, prefix bull:{<name>}."""
+    for name in queues:
+        if job_id.startswith(name + "-node-"):
+            return job_state(nodes, name, "bull:{%s}:%s-node:" % (name, name), job_id)
+    return dict(id=job_id, error="no queue of this run")
+
+
 def main(argv):
     with open(argv[1]) as fh:
         config = json.load(fh)
@@ -74,7 +87,7 @@ def main(argv):
                    QUEUES=",".join(queues), STOP_FILE=os.path.abspath(stop_file), RUN_ID=run_id)
         node = subprocess.Popen(["node", "during.mjs"], cwd=node_dir, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
-    jobs = Jobs(config, queues, stop, run_id, suffix=config.get("suffix", ""))
+    jobs = Jobs(config, queues, stop, run_id, suffix=config.get("suffix", ""), drain_s=DRAIN_S)
     probes = [Probe(config, i, first, last, stop, run_id) for i, (first, last) in enumerate(config.get("probes", []))]
     jobs.start()
     for probe in probes:
@@ -83,19 +96,12 @@ def main(argv):
     while not os.path.exists(stop_file) and jobs.failure is None:
         time.sleep(0.5)
     stop.set()
+    stopped = time.time()
     for probe in probes:
         probe.join(10)
-    jobs.drained.wait(240)
+    jobs.drained.wait(DRAIN_S + 20)
+    # The figures are read while the hosts still run (before the wait for Node.js).
     probe_result = probe_figures(config, probes)
-    node_result = None
-    if node is not None:
-        try:
-            out, _unused = node.communicate(timeout=240)
-        except subprocess.TimeoutExpired:
-            node.kill()
-            out, _unused = node.communicate()
-        lines = [line for line in out.splitlines() if line.startswith("{")]
-        node_result = json.loads(lines[-1]) if lines else dict(failure="no result, exit %s: %s" % (node.returncode, out[-500:]))
     lost = sorted(j for j in list(jobs.acked) if j not in jobs.processed)
     duplicated = sorted(j for j, n in list(jobs.processed.items()) if n > 1)
     nodes = Nodes(config, timeout=5)
@@ -105,10 +111,22 @@ def main(argv):
                   duplicated_ids=duplicated[:10], add_errors=len(jobs.add_errors), failure=jobs.failure,
                   worker_restarts=[[round(t - started, 1), q, why] for t, q, why in jobs.worker_restarts],
                   failed_reasons=jobs.failed_reasons(nodes), finished=jobs.finished(nodes), probes=probe_result,
-                  node=node_result)
+                  node=None)
+    if node is not None:
+        try:
+            out, _unused = node.communicate(timeout=max(5, stopped + STOP_S - time.time()))
+        except subprocess.TimeoutExpired:
+            node.kill()
+            out, _unused = node.communicate()
+        lines = [line for line in out.splitlines() if line.startswith("{")]
+        result["node"] = json.loads(lines[-1]) if lines else dict(
+            failure="no result within %d s of the stop, exit %s: %s" % (STOP_S, node.returncode, out[-500:]))
+        nodes.refresh()
+        result["node"]["lost_jobs"] = [node_job_state(nodes, queues, j) for j in result["node"].get("lost_ids", [])]
     with open(result_file, "w") as fh:
         json.dump(result, fh)
     print(json.dumps(result))
+    node_result = result["node"]
     node_bad = node_result is not None and (node_result.get("failure") or node_result["lost"] != 0)
     return 1 if lost or jobs.failure or node_bad or any(p["lost"] != 0 for p in probe_result) else 0
 

@@ -110,6 +110,28 @@ def error_code(exc):
     return words[0] if words and words[0].isupper() else "ERR"
 
 
+def job_state(nodes, tag, base, job_id):
+    """Where BullMQ job job_id (keys <base><id>, hash tag tag) is in Redis: its hash, failedReason,
+    attemptsMade, stalled counter, the lists and sets that hold it and its lock's TTL (a worker still
+    owns it). nodes: a refreshed Nodes. Diagnostics only: an error is reported in "error"."""
+    state = dict(id=job_id)
+    try:
+        conn = nodes.conn(nodes.owner(crc16(tag)))
+        state["hash"] = bool(conn.exists(base + job_id))
+        for field in ("failedReason", "attemptsMade", "stc", "ats", "processedOn", "finishedOn"):
+            value = conn.hget(base + job_id, field)
+            if value is not None:
+                state[field] = str(value)[:200]
+        state["in"] = [k for k in ("wait", "active", "paused") if conn.lpos(base + k, job_id) is not None] + \
+            [k for k in ("completed", "failed", "delayed", "prioritized") if conn.zscore(base + k, job_id) is not None]
+        if conn.sismember(base + "stalled", job_id):  # marked by the stalled-job check, not yet moved back
+            state["in"].append("stalled")
+        state["lock_ttl_ms"] = conn.pttl(base + job_id + ":lock")
+    except Exception as exc:  # diagnostics only
+        state["error"] = "%s: %s" % (type(exc).__name__, str(exc)[:100])
+    return state
+
+
 class Probe(threading.Thread):
     """RPUSH n to one key of a shard, 20 times a second; records accepted writes and errors."""
 
@@ -156,16 +178,17 @@ class Probe(threading.Thread):
 class Jobs(threading.Thread):
     """A BullMQ producer and worker in their own event loop."""
 
-    def __init__(self, config, queues, stop, run_id, connect=None, pause=0.1, suffix=""):
+    def __init__(self, config, queues, stop, run_id, connect=None, pause=0.1, suffix="", drain_s=180):
         """queues: hash tags; each queue is named <tag><suffix> under prefix bull:{<tag>} (a suffix puts a
         second queue beside an application's queue of that name, in its slot). connect(user, **timeouts) -> an
         asyncio RedisCluster; by default the TLS cluster of config (tls_client.async_cluster). pause: seconds
-        between two adds of one queue."""
+        between two adds of one queue. drain_s: after stop, how long the worker may take to process what
+        was acknowledged before the figures are taken."""
         super().__init__(daemon=True)
         self.config, self.queues, self.stop, self.run_id = config, queues, stop, run_id
         self.connect = connect or (lambda user, **timeouts: async_cluster(
             config["pki"], list(config["hosts"].values()), user, **timeouts))
-        self.pause, self.suffix = pause, suffix
+        self.pause, self.suffix, self.drain_s = pause, suffix, drain_s
         self.acked = {}  # job id -> (time acknowledged, queue)
         self.add_errors = []  # (time, queue, kind)
         self.processed = {}  # job id -> times processed
@@ -192,20 +215,7 @@ class Jobs(threading.Thread):
         """Where an unprocessed job is in Redis (or that it is gone) and why BullMQ gave up on it (a stalled
         job, an error from a script), to tell a client from a server cause. nodes: a Nodes (refreshed)."""
         acked_at, queue = self.acked[job_id]
-        base = self.base(queue)
-        state = dict(id=job_id, acked_s=round(acked_at - since, 2))
-        try:
-            conn = nodes.conn(nodes.owner(crc16(queue)))
-            state["hash"] = bool(conn.exists(base + job_id))
-            for field in ("failedReason", "attemptsMade", "stc", "ats"):
-                value = conn.hget(base + job_id, field)
-                if value is not None:
-                    state[field] = str(value)[:200]
-            state["in"] = [k for k in ("wait", "active", "paused") if conn.lpos(base + k, job_id) is not None] + \
-                [k for k in ("completed", "failed", "delayed", "prioritized") if conn.zscore(base + k, job_id) is not None]
-        except Exception as exc:  # diagnostics only
-            state["error"] = "%s: %s" % (type(exc).__name__, str(exc)[:100])
-        return state
+        return dict(job_state(nodes, queue, self.base(queue), job_id), acked_s=round(acked_at - since, 2))
 
     def failed_reasons(self, nodes):
         """{failedReason: jobs} over the queues' failed sets (a processed job may still end there when
@@ -285,7 +295,7 @@ class Jobs(threading.Thread):
 
         supervisor = asyncio.ensure_future(supervise())
         await asyncio.gather(*[self.produce(queue, name) for name, queue in queues.items()])
-        deadline = time.time() + 180
+        deadline = time.time() + self.drain_s
         while time.time() < deadline and any(j not in self.processed for j in list(self.acked)):
             await asyncio.sleep(0.5)
         self.drained.set()
