@@ -32,7 +32,7 @@ import threading
 import time
 
 from connect_snippets import environment, node_workload
-from drill_clients import Jobs, Nodes, Probe, job_state, tag_in
+from drill_clients import Jobs, Nodes, Probe, job_state, queue_base, tag_in
 
 DRAIN_S = 150  # after the stop file, each client's worker may take this long to process what was acknowledged
 STOP_S = 210  # the result is written within this many seconds of the stop file (molecule waits 300 s for it)
@@ -66,7 +66,7 @@ def node_job_state(nodes, queues, job_id):
     """job_state of a job of during.mjs: id <name>-node-<run>-<n> in queue <name>-node, prefix bull:{<name>}."""
     for name in queues:
         if job_id.startswith(name + "-node-"):
-            return job_state(nodes, name, "bull:{%s}:%s-node:" % (name, name), job_id)
+            return job_state(nodes, name, queue_base(name, name + "-node"), job_id)
     return dict(id=job_id, error="no queue of this run")
 
 

@@ -110,6 +110,11 @@ def error_code(exc):
     return words[0] if words and words[0].isupper() else "ERR"
 
 
+def queue_base(tag, name):
+    """The start of every key of BullMQ queue `name` under prefix bull:{<tag>}: bull:{<tag>}:<name>:."""
+    return "bull:{%s}:%s:" % (tag, name)
+
+
 def job_state(nodes, tag, base, job_id):
     """Where BullMQ job job_id (keys <base><id>, hash tag tag) is in Redis: its hash, failedReason,
     attemptsMade, stalled counter, the lists and sets that hold it and its lock's TTL (a worker still
@@ -202,7 +207,7 @@ class Jobs(threading.Thread):
 
     def base(self, queue):
         """The start of every key of a queue: <prefix>:<name>:."""
-        return "%s:%s%s:" % (self.prefix(queue), queue, self.suffix)
+        return queue_base(queue, queue + self.suffix)
 
     def run(self):
         try:
