@@ -17,8 +17,8 @@ acknowledged, processed, lost, lost_jobs (where each unprocessed job is and why 
 add_errors, failure, worker_restarts ([seconds, queue, why] of each Worker.run() that ended and was started
 again), failed_reasons (failedReason -> jobs in the failed sets), finished (jobs the completed and failed sets hold
 after the drain), probes, node}.
-With "node": true in CONFIG_JSON, Node.js BullMQ 5 + ioredis (tests/integration/node/during.mjs, the
-connection of docs/connect.md) runs beside it on queues <name>-node in the same slots, and "node" holds
+With "node": true in CONFIG_JSON, Node.js BullMQ + ioredis (tests/integration/node/during.mjs, configured as
+docs/connect.md says, no watchdog) runs beside it on queues <name>-node in the same slots, and "node" holds
 what it saw (acknowledged, processed, lost and where each lost job is, duplicated, failed and why, add and worker
 errors).
 Exits 1 when an acknowledged job was never processed, an acknowledged probe write is missing, or the
@@ -26,13 +26,12 @@ clients failed. Passwords come from REDIS_API_PASSWORD and REDIS_WORKER_PASSWORD
 """
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
 
-from connect_snippets import environment, node_workload
-from drill_clients import Jobs, Nodes, Probe, job_state, queue_base, tag_in
+from connect_snippets import environment
+from drill_clients import Jobs, NodeJobs, Nodes, Probe, event_gap, job_state, queue_base, tag_in
 
 DRAIN_S = 150  # after the stop file, each client's worker may take this long to process what was acknowledged
 STOP_S = 210  # the result is written within this many seconds of the stop file (molecule waits 300 s for it)
@@ -80,13 +79,11 @@ def main(argv):
     run_id = "r%d" % int(started)
     node = None
     if config.get("node"):
-        # The same queues' slots through Node.js BullMQ 5 + ioredis (tests/integration/node/during.mjs,
-        # queues <name>-node with prefix bull:{<name>}), watching the same stop file.
-        node_dir = node_workload(os.path.join(os.path.dirname(os.path.abspath(result_file)), "during-node"), ["during.mjs"])
-        env = dict(environment(config["pki"], list(config["hosts"].values()), "worker"),
-                   QUEUES=",".join(queues), STOP_FILE=os.path.abspath(stop_file), RUN_ID=run_id)
-        node = subprocess.Popen(["node", "during.mjs"], cwd=node_dir, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+        # The same queues' slots through Node.js BullMQ + ioredis configured as docs/connect.md says
+        # (tests/integration/node/during.mjs, queues <name>-node with prefix bull:{<name>}).
+        node = NodeJobs(os.path.join(os.path.dirname(os.path.abspath(result_file)), "during-node"),
+                        environment(config["pki"], list(config["hosts"].values()), "worker"), queues, run_id,
+                        drain_ms=DRAIN_S * 1000)
     jobs = Jobs(config, queues, stop, run_id, suffix=config.get("suffix", ""), drain_s=DRAIN_S)
     probes = [Probe(config, i, first, last, stop, run_id) for i, (first, last) in enumerate(config.get("probes", []))]
     jobs.start()
@@ -96,6 +93,8 @@ def main(argv):
     while not os.path.exists(stop_file) and jobs.failure is None:
         time.sleep(0.5)
     stop.set()
+    if node is not None:
+        node.stop()
     stopped = time.time()
     for probe in probes:
         probe.join(10)
@@ -113,14 +112,11 @@ def main(argv):
                   failed_reasons=jobs.failed_reasons(nodes), finished=jobs.finished(nodes), probes=probe_result,
                   node=None)
     if node is not None:
-        try:
-            out, _unused = node.communicate(timeout=max(5, stopped + STOP_S - time.time()))
-        except subprocess.TimeoutExpired:
-            node.kill()
-            out, _unused = node.communicate()
-        lines = [line for line in out.splitlines() if line.startswith("{")]
-        result["node"] = json.loads(lines[-1]) if lines else dict(
-            failure="no result within %d s of the stop, exit %s: %s" % (STOP_S, node.returncode, out[-500:]))
+        result["node"] = node.result(timeout=max(5, stopped + STOP_S - time.time()))
+        # per queue, the longest time without a processed job and without an acknowledged add while it ran
+        timeline = result["node"].pop("timeline", {})
+        result["node"]["max_gap_s"] = {q: dict((kind, round(event_gap(times, (started, stopped)), 2))
+                                               for kind, times in events.items()) for q, events in timeline.items()}
         nodes.refresh()
         result["node"]["lost_jobs"] = [node_job_state(nodes, queues, j) for j in result["node"].get("lost_ids", [])]
     with open(result_file, "w") as fh:

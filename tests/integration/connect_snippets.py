@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 
 from tls_client import sync_cluster
@@ -19,6 +20,8 @@ from tls_client import sync_cluster
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 JOBS = 40
 QUEUE_KEY = "bull:{critical}:"
+CONNECTION_SETTINGS = ("REDIS_NODES", "REDIS_CA_FILE", "REDIS_CERT_FILE", "REDIS_KEY_FILE", "REDIS_USER", "REDIS_PASSWORD")
+_ENVIRONMENT = threading.Lock()  # docs_cluster: one connection() call at a time sees its own settings
 
 
 def snippets(path):
@@ -56,6 +59,28 @@ def node_workload(work, scripts, connection=None):
     if npm.returncode != 0:
         sys.exit("FAIL npm ci: %s" % npm.stdout[-2000:])
     return node_dir
+
+
+def docs_cluster(pki, hosts, user):
+    """The asyncio RedisCluster that docs/connect.md's Python snippet (python/app.py) builds with its connection(),
+    for USER with the certificates of PKI and HOSTS as seed nodes: the test clients connect exactly as the docs
+    tell applications to. connection() reads its settings from the environment when called; they are set for
+    that call only."""
+    namespace = {"__name__": "shardwise_docs_app"}
+    exec(compile(dict(snippets(os.path.join(TOP, "docs", "connect.md")))["python/app.py"], "docs/connect.md", "exec"),
+         namespace)
+    settings = environment(pki, hosts, user)
+    with _ENVIRONMENT:
+        saved = {k: os.environ.get(k) for k in CONNECTION_SETTINGS}
+        os.environ.update({k: settings[k] for k in CONNECTION_SETTINGS})
+        try:
+            return namespace["connection"]()
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
 
 def environment(pki, hosts, user):

@@ -3,7 +3,10 @@ connections, what the server acknowledged is what counts) and a real BullMQ prod
 (PyPI bullmq over redis-py RedisCluster). See drill.py for how their figures are judged."""
 import asyncio
 import binascii
+import bisect
+import json
 import os
+import subprocess
 import threading
 import time
 
@@ -11,12 +14,16 @@ import redis
 from bullmq import Queue, Worker
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from tls_client import async_cluster
+from connect_snippets import docs_cluster, node_workload
 
 CLUSTER_SLOTS = 16384
 PROBE_INTERVAL = 0.05
 CLIENT_TIMEOUT = 0.25
 REPLICATION_WINDOW = 1.0  # seconds before a kill -9 whose acknowledged writes it may take with it
+# A BullMQ add that has not returned after this long counts as an error and is sent again. A safety bound only:
+# redis-py retries and redirects by itself, and cancelling an add sooner (it was 3 s) cancels the very connect
+# whose failure would make the client read the new slot map, so the client never recovered until the host did.
+ADD_TIMEOUT_S = 60
 
 
 def crc16(data):
@@ -110,6 +117,37 @@ def error_code(exc):
     return words[0] if words and words[0].isupper() else "ERR"
 
 
+def event_gap(times, window, until=None):
+    """Longest stretch of `window` (start, end) without an event (sorted epoch seconds), each stretch clipped to the
+    window: between two events, or, when no event came after the last one, from it to `until` (when the client
+    stopped). Clipping keeps a stall that began just before or ends just after the window (a kill that follows a
+    handover) from being charged to it."""
+    start, end = window
+    longest = 0.0
+    bounded = list(times) + ([max(until, times[-1] if times else start)] if until is not None else [])
+    for before, after in zip(bounded, bounded[1:]):
+        if before < end and after > start:
+            longest = max(longest, min(after, end) - max(before, start))
+    if not times and until is not None:
+        longest = max(longest, min(until, end) - start)
+    return longest
+
+
+def stall(events, at, until, lag=3.0):
+    """How long a client went without each kind of event (processed, acked: sorted epoch seconds) because of
+    something done at `at` (a kill): the longest stretch between two events whose first lies between 1 s before
+    `at` and `lag` s after it (a kill takes effect within that), or from such an event to `until` (when the
+    client stopped) if none came after it."""
+    figures = {}
+    for kind, times in events.items():
+        first, last = bisect.bisect_left(times, at - 1.0), bisect.bisect_right(times, at + lag)
+        longest = 0.0
+        for i in range(first, last):
+            longest = max(longest, (times[i + 1] if i + 1 < len(times) else until) - times[i])
+        figures[kind] = round(longest if first < last else until - at, 2)
+    return figures
+
+
 def queue_base(tag, name):
     """The start of every key of BullMQ queue `name` under prefix bull:{<tag>}: bull:{<tag>}:<name>:."""
     return "bull:{%s}:%s:" % (tag, name)
@@ -186,20 +224,25 @@ class Jobs(threading.Thread):
     def __init__(self, config, queues, stop, run_id, connect=None, pause=0.1, suffix="", drain_s=180):
         """queues: hash tags; each queue is named <tag><suffix> under prefix bull:{<tag>} (a suffix puts a
         second queue beside an application's queue of that name, in its slot). connect(user, **timeouts) -> an
-        asyncio RedisCluster; by default the TLS cluster of config (tls_client.async_cluster). pause: seconds
+        asyncio RedisCluster; by default the connection docs/connect.md's Python snippet builds, with the
+        certificates and hosts of config (connect_snippets.docs_cluster), which ignores the timeouts. pause: seconds
         between two adds of one queue. drain_s: after stop, how long the worker may take to process what
         was acknowledged before the figures are taken."""
         super().__init__(daemon=True)
         self.config, self.queues, self.stop, self.run_id = config, queues, stop, run_id
-        self.connect = connect or (lambda user, **timeouts: async_cluster(
-            config["pki"], list(config["hosts"].values()), user, **timeouts))
+        self.connect = connect or (lambda user, **_timeouts: docs_cluster(config["pki"], list(config["hosts"].values()), user))
         self.pause, self.suffix, self.drain_s = pause, suffix, drain_s
         self.acked = {}  # job id -> (time acknowledged, queue)
         self.add_errors = []  # (time, queue, kind)
         self.processed = {}  # job id -> times processed
+        self.processed_at = {q: [] for q in queues}  # queue -> when each job was first processed
         self.worker_restarts = []  # (time, queue, why): a Worker.run() that ended while the worker was open
         self.drained = threading.Event()
         self.failure = None
+
+    def acked_at(self, queue):
+        """When each add of a queue was acknowledged (sorted epoch seconds)."""
+        return sorted(t for t, q in list(self.acked.values()) if q == queue)
 
     def prefix(self, queue):
         """The BullMQ prefix of a queue (its hash tag)."""
@@ -258,7 +301,8 @@ class Jobs(threading.Thread):
             job_id = "%s-%s-%d" % (name, self.run_id, n)  # unique per run: BullMQ ignores a known id
             while True:  # retry the same id until Redis acknowledges the add
                 try:
-                    await asyncio.wait_for(queue.add("drill", {"n": n}, {"jobId": job_id, "removeOnComplete": False}), 3)
+                    await asyncio.wait_for(queue.add("drill", {"n": n}, {"jobId": job_id, "removeOnComplete": False}),
+                                           ADD_TIMEOUT_S)
                     self.acked[job_id] = (time.time(), name)
                     break
                 except Exception as exc:
@@ -275,13 +319,17 @@ class Jobs(threading.Thread):
         api = self.connect("api", **timeouts)
         workers_conn = self.connect("worker", **timeouts)
 
-        async def process(job, token):
-            self.processed[job.id] = self.processed.get(job.id, 0) + 1
-            return "ok"
+        def processor(queue):
+            async def process(job, token):
+                self.processed[job.id] = self.processed.get(job.id, 0) + 1
+                if self.processed[job.id] == 1:
+                    self.processed_at[queue].append(time.time())
+                return "ok"
+            return process
 
         opts = {"connection": workers_conn, "concurrency": 10, "drainDelay": 1, "runRetryDelay": 500}
         queues = {q: Queue(q + self.suffix, {"connection": api, "prefix": self.prefix(q)}) for q in self.queues}
-        workers = {q: Worker(q + self.suffix, process, dict(opts, prefix=self.prefix(q), autorun=False))
+        workers = {q: Worker(q + self.suffix, processor(q), dict(opts, prefix=self.prefix(q), autorun=False))
                    for q in self.queues}
         runs = {q: asyncio.ensure_future(worker.run()) for q, worker in workers.items()}
 
@@ -309,3 +357,45 @@ class Jobs(threading.Thread):
             await worker.close()
         for queue in queues.values():
             await queue.close()
+
+
+class NodeJobs:
+    """tests/integration/node/during.mjs (Node.js BullMQ + ioredis configured as docs/connect.md says) in
+    WORK/node, on queues <name><suffix> under prefix bull:{<name>}, until stop(). env: the connection's
+    environment (REDIS_NODES, certificates, user, password); connection: another redis.mjs text (default:
+    docs/connect.md's). result() is during.mjs' JSON, with its times in epoch seconds."""
+
+    def __init__(self, work, env, queues, run_id, connection=None, suffix="-node", pause_ms=100, drain_ms=150000):
+        node_dir = node_workload(work, ["during.mjs"], connection=connection)
+        self.stop_file, self.result_file = os.path.join(work, "stop"), os.path.join(work, "result.json")
+        self.queues = queues
+        env = dict(env, QUEUES=",".join(queues), STOP_FILE=self.stop_file, RESULT_FILE=self.result_file, RUN_ID=run_id,
+                   SUFFIX=suffix, PAUSE_MS=str(pause_ms), DRAIN_MS=str(drain_ms))
+        self.log = os.path.join(work, "node.log")  # its output (DEBUG=ioredis:* traces go there too)
+        with open(self.log, "w") as out:
+            self.proc = subprocess.Popen(["node", "during.mjs"], cwd=node_dir, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+    def stop(self):
+        open(self.stop_file, "w").close()
+
+    def result(self, timeout=300):
+        """Stop the client and return what it saw (dict(failure=...) when it printed no result in time)."""
+        self.stop()
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        with open(self.log, errors="replace") as fh:
+            out = fh.read()[-2000:]
+        try:
+            with open(self.result_file) as fh:
+                result = json.load(fh)
+        except (OSError, ValueError):
+            return dict(failure="no result within %d s of the stop, exit %s: %s" % (timeout, self.proc.returncode, out[-500:]))
+        for events in result.get("timeline", {}).values():
+            for kind in events:
+                events[kind] = [ms / 1000.0 for ms in events[kind]]
+        for key in ("lost_jobs_at", "duplicated_at"):
+            result[key] = [[job_id, queue, ms / 1000.0] for job_id, queue, ms in result.get(key, [])]
+        return result
