@@ -6,23 +6,30 @@ CONFIG_JSON: {"pki": dir, "hosts": {name: ip}, "zones": {name: zone}, "node_time
               "runbook": [argv of ansible-playbook failover_recovery.yml ...], "report": path of its
               latest JSON report, "container_prefix": "" (container name = prefix + host name)}
 
-While the drill runs, two kinds of clients work against the cluster:
+While the drill runs, three kinds of clients work against the cluster:
   - one write probe per shard (plain connections, 20 writes/s, 0.25 s timeouts, slot map refreshed
     with CLUSTER SLOTS after any error): RPUSH of a sequence number to a key in that shard's slots.
     What the server accepted is what the probe counts: the write gap is the longest time between
     two accepted writes, and every accepted number must still be in the list at the end.
-  - a real BullMQ producer and worker (PyPI bullmq over redis-py RedisCluster, api and worker users)
-    on one queue per shard: jobs with unique ids, retried by the producer until Redis acknowledges
-    the add (a producer's at-least-once add; BullMQ ignores a second add of the same id).
+  - real BullMQ producers and workers on one queue per shard, configured exactly as docs/connect.md tells
+    applications to, with no watchdog: Node.js BullMQ on ioredis (tests/integration/node/during.mjs, queues
+    <tag>-node) and Python bullmq on redis-py (drill_clients.Jobs, the docs' Python connection): jobs with
+    unique ids, each add retried until Redis acknowledges it (a producer's at-least-once add; BullMQ ignores
+    a second add of the same id), the time of every acknowledged add and first processing recorded.
 
 Phases, in order (each waits until every shard accepts writes again, then runs the runbook):
   host     kill -9 the host of the primary of slot 0; runbook while it is down (it must fail and
            name the primary without a replica; one primary is set to min-replicas-to-write 1 for the
            run so that the refusal is seen and named too); host back; runbook (coordinated failover
            back to the zone spread, measured as the phase "coordinated").
+  host-N   the same kill for the primary of each other shard in turn (no refusal), then "coordinated-N".
   zone     kill -9 both hosts of the zone of the primary of the last slot; runbook; hosts back;
            runbook.
   crash    kill -9 all hosts, start them again; runbook.
+Per kill, the clients' stall on each queue whose primary died (from the last processed job, and the last
+acknowledged add, before the kill to the first after it) must stay within node_timeout + 3 s for the Node.js
+client (crash: the cluster's own recovery + 3 s); during each planned handover (coordinated, zone-return) no
+queue of the Node.js client may wait more than 1 s for a job; no acknowledged Node.js job may be lost or fail.
 During the refusal the exporters are scraped for what the availability alerts read (a primary
 without a replica, NOREPLICAS errors, a zone with half the primaries): all three must show.
 Then the producer stops, the worker drains, and the figures are written to RESULT_JSON:
@@ -33,13 +40,18 @@ printed. Exits 1 when a contract check fails (the reasons are in the result's "v
 """
 import bisect
 import json
+import os
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
 
-from drill_clients import REPLICATION_WINDOW, Jobs, Nodes, Probe, tag_in
+from connect_snippets import environment
+from drill_clients import REPLICATION_WINDOW, Jobs, NodeJobs, Nodes, Probe, crc16, event_gap, stall, tag_in
+
+HANDOVER_GAP_S = 1.0  # a planned handover (coordinated failover) may hold a client's queue this long at most
+SETTLE_S = 5  # after a killed shard is writable again, how long the hosts stay down before they return
 
 
 def podman(*args):
@@ -145,20 +157,37 @@ class Drill:
         self.initial = sorted((first, last) for first, last, _unused in nodes.ranges)
         run_id = time.strftime("%Y%m%dT%H%M%S")
         self.probes = [Probe(config, i + 1, first, last, self.stop, run_id) for i, (first, last) in enumerate(self.initial)]
-        queues = [tag_in(first, last, "drill%d" % (i + 1)) for i, (first, last) in enumerate(self.initial)]
-        self.jobs = Jobs(config, queues, self.stop, run_id)
+        self.queues = [tag_in(first, last, "drill%d" % (i + 1)) for i, (first, last) in enumerate(self.initial)]
+        self.jobs = Jobs(config, self.queues, self.stop, run_id)
+        # Node.js BullMQ on ioredis exactly as docs/connect.md configures it, on queues <tag>-node in the same slots
+        self.node = NodeJobs(config.get("node_work") or os.path.join(os.path.dirname(config["report"]), "drill-node"),
+                             environment(config["pki"], list(config["hosts"].values()), "worker"), self.queues, run_id)
+        self.node_result = None
+        self.kills = []  # dict(phase, at, hosts, queues): the queues whose primary was on a killed host
         self.limit = config["node_timeout_ms"] / 1000.0 + 2
+        self.client_limit = config["node_timeout_ms"] / 1000.0 + 3  # a client's stall after a primary's host died
 
     def phase(self, name, killed, started, recovered, ended, runbooks, limit=None):
         self.phases.append(dict(name=name, killed=killed, start=started, writable_after=recovered,
                                 end=ended, runbooks=runbooks, gap_limit=limit))
 
+    def kill(self, phase, hosts):
+        """kill -9 the hosts; remembers which queues' primaries they carried. Returns when it started."""
+        nodes = admin(self.config)
+        nodes.refresh()
+        owners = {q: nodes.owner(crc16(q)) for q in self.queues}
+        started = time.time()
+        for host in hosts:
+            podman("kill", "--signal", "KILL", self.config["container_prefix"] + host)
+        ips = [self.config["hosts"][h] for h in hosts]
+        self.kills.append(dict(phase=phase, at=started, hosts=hosts, queues=[q for q in self.queues if owners[q] in ips]))
+        return started
+
     def host_phase(self):
         victim = owner_of(self.config, self.initial[0][0])
-        started = time.time()
-        podman("kill", "--signal", "KILL", self.config["container_prefix"] + victim)
+        started = self.kill("host", [victim])
         recovered = wait_writable(self.probes, time.time(), 60)
-        time.sleep(2)
+        time.sleep(SETTLE_S)
         self.phase("host", [victim], started, recovered, time.time(), [], self.limit)
         # While the host is down: make the promoted primary enforce one replica (it has none), as
         # an operator who accepted write stalls would, so that the runbook must report the refusal.
@@ -185,6 +214,16 @@ class Drill:
                     "host: the runbook did not name the NOREPLICAS refusal: %s" % degraded["problems"])
         self.return_hosts("coordinated", [victim])
 
+    def other_hosts_phase(self):
+        """kill -9 the host of each other shard's primary in turn; each returns and gets its primary back."""
+        for shard in range(2, len(self.initial) + 1):
+            victim = owner_of(self.config, self.initial[shard - 1][0])
+            started = self.kill("host-%d" % shard, [victim])
+            recovered = wait_writable(self.probes, time.time(), 60)
+            time.sleep(SETTLE_S)
+            self.phase("host-%d" % shard, [victim], started, recovered, time.time(), [], self.limit)
+            self.return_hosts("coordinated-%d" % shard, [victim])
+
     def return_hosts(self, name, hosts):
         """Start hosts again, wait until they are in-sync replicas, run the runbook (zone spread)."""
         for host in hosts:
@@ -203,11 +242,9 @@ class Drill:
         primary = owner_of(self.config, self.initial[-1][1])
         zone = self.config["zones"][primary]
         victims = sorted(n for n, z in self.config["zones"].items() if z == zone)
-        started = time.time()
-        for host in victims:
-            podman("kill", "--signal", "KILL", self.config["container_prefix"] + host)
+        started = self.kill("zone", victims)
         recovered = wait_writable(self.probes, time.time(), 60)
-        time.sleep(2)
+        time.sleep(SETTLE_S)
         during = run_runbook(self.config)
         self.phase("zone", victims, started, recovered, time.time(), [during], self.limit)
         self.expect(during["rc"] != 0, "zone: the runbook passed while zone %s was down" % zone)
@@ -215,9 +252,7 @@ class Drill:
 
     def crash_phase(self):
         hosts = sorted(self.config["hosts"])
-        started = time.time()
-        for host in hosts:
-            podman("kill", "--signal", "KILL", self.config["container_prefix"] + host)
+        started = self.kill("crash", hosts)
         killed = time.time()
         time.sleep(2)
         for host in hosts:
@@ -248,12 +283,14 @@ class Drill:
         baseline_start = time.time()
         time.sleep(5)
         self.phase("baseline", [], baseline_start, None, time.time(), [])
-        for step in (self.host_phase, self.zone_phase, self.crash_phase):
+        for step in (self.host_phase, self.other_hosts_phase, self.zone_phase, self.crash_phase):
             step()
             time.sleep(3)
+        self.stopped = time.time()
         self.stop.set()
         for probe in self.probes:
             probe.join(5)
+        self.node_result = self.node.result(timeout=240)
         self.jobs.drained.wait(240)
         return self.figures()
 
@@ -298,6 +335,7 @@ class Drill:
                 adds.setdefault(q, []).append((t, j))
             add_gap = max([gap(sorted(v), [], window) for v in adds.values()] or [0])
             entry = dict(name=phase["name"], killed=phase["killed"], seconds=round(window[1] - window[0], 1),
+                         loss_window=[loss_start, loss_end],
                          writable_after_s=None if phase["writable_after"] is None else round(phase["writable_after"], 2),
                          shards=shards, max_write_gap_s=max(s["write_gap_s"] for s in shards),
                          jobs_acknowledged=len(acked), jobs_lost=len(lost),
@@ -323,8 +361,61 @@ class Drill:
                                     add_errors=len(self.jobs.add_errors),
                                     worker_restarts=[[q, why] for _unused, q, why in self.jobs.worker_restarts],
                                     failed_reasons=self.jobs.failed_reasons(nodes))
+        result["clients"] = self.client_figures(result["phases"])
         result["violations"] = self.violations
         return result
+
+    def client_figures(self, phases):
+        """What the Node.js client (configured as docs/connect.md says) and the Python client saw: per kill, on
+        each queue whose primary died, how long each went without a processed job and without an acknowledged
+        add (from the last one before the kill to the first after it); per planned handover (the runbook's
+        coordinated failovers), the longest such gap on any queue; per phase, the Node.js jobs acknowledged and
+        lost. Checks them against the contract (violations)."""
+        node = self.node_result or dict(failure="no result")
+        timeline = node.get("timeline", {})
+        python = {q: dict(processed=sorted(self.jobs.processed_at[q]), acked=self.jobs.acked_at(q)) for q in self.queues}
+        kills = []
+        for kill in self.kills:
+            entry = dict(phase=kill["phase"], hosts=kill["hosts"], queues={})
+            for queue in kill["queues"]:
+                gaps = dict(python=stall(python[queue], kill["at"], self.stopped))
+                if queue in timeline:
+                    gaps["node"] = stall(timeline[queue], kill["at"], self.stopped)
+                entry["queues"][queue] = gaps
+            kills.append(entry)
+            limit = self.client_limit
+            if kill["phase"] == "crash":  # every host boots again first: the server's own recovery plus 3 s
+                writable = next((p["writable_after_s"] for p in phases if p["name"] == "crash"), None)
+                limit = (writable or 0) + 3
+            entry["limit_s"] = round(limit, 2)
+            for queue, gaps in entry["queues"].items():
+                node_gaps = gaps.get("node")
+                self.expect(node_gaps is not None and max(node_gaps.values()) <= limit,
+                            "%s: the Node.js client stalled on %s longer than %s s: %s" % (kill["phase"], queue, limit, node_gaps))
+        handovers = []
+        for phase in self.phases:
+            if phase["name"].startswith("coordinated") or phase["name"] == "zone-return":
+                window = (phase["start"], phase["end"])
+                worst = dict(node=max([event_gap(timeline[q]["processed"], window) for q in self.queues if q in timeline]
+                                      or [None]),
+                             python=max(event_gap(python[q]["processed"], window) for q in self.queues))
+                handovers.append(dict(phase=phase["name"], node_s=worst["node"] and round(worst["node"], 2),
+                                      python_s=round(worst["python"], 2)))
+                self.expect(worst["node"] is not None and worst["node"] <= HANDOVER_GAP_S,
+                            "%s: the Node.js client waited %s s for a job during a planned handover (at most %s s)"
+                            % (phase["name"], worst["node"], HANDOVER_GAP_S))
+        lost = node.get("lost_jobs_at", [])
+        for entry in phases:
+            window = (entry["loss_window"][0], entry["loss_window"][1])
+            entry["node_jobs_acknowledged"] = sum(1 for q in timeline for t in timeline[q]["acked"] if window[0] <= t < window[1])
+            entry["node_jobs_lost"] = sum(1 for _unused1, _unused2, t in lost if window[0] <= t < window[1])
+        keys = ("client", "acknowledged", "processed", "lost", "lost_ids", "duplicated", "failed", "failed_reasons",
+                "add_errors", "worker_errors", "failure")
+        totals = dict((k, node.get(k)) for k in keys)
+        self.expect(not node.get("failure") and node.get("lost") == 0 and node.get("failed") == 0
+                    and node.get("acknowledged", 0) > 0,
+                    "the Node.js client lost or failed acknowledged jobs: %s" % totals)
+        return dict(kills=kills, handovers=handovers, node=totals)
 
 
 def gap(accepted, errors, window):
@@ -354,7 +445,15 @@ def main(argv):
         print("%-12s gap %5.2f s  writable after %-5s jobs acked %4d lost %d dup %d  runbook rc %s"
               % (phase["name"], phase["max_write_gap_s"], phase["writable_after_s"], phase["jobs_acknowledged"],
                  phase["jobs_lost"], phase["jobs_duplicated"], [r["rc"] for r in phase["runbooks"]]))
-    print(json.dumps(dict(violations=result["violations"], jobs_total=result["jobs_total"])))
+    for kill in result["clients"]["kills"]:
+        for queue, gaps in kill["queues"].items():
+            print("%-12s %-16s stall s (processed/acked): Node.js %s  Python %s  (limit %s s)"
+                  % (kill["phase"], queue, "/".join(str(v) for v in gaps.get("node", {}).values()) or "-",
+                     "/".join(str(v) for v in gaps["python"].values()), kill["limit_s"]))
+    for handover in result["clients"]["handovers"]:
+        print("%-12s planned handover: longest wait for a job Node.js %s s, Python %s s"
+              % (handover["phase"], handover["node_s"], handover["python_s"]))
+    print(json.dumps(dict(violations=result["violations"], jobs_total=result["jobs_total"], node=result["clients"]["node"])))
     return 1 if result["violations"] else 0
 
 
