@@ -1,7 +1,7 @@
 """make bench: every headline figure of shardwise.redis measured side by side with its reference, in one
 run on a fresh lab (six local hosts in three zones; needs `make venv archive image`, which make bench does).
 
-  .venv/bin/python tools/bench/bench.py [--phases converge,reshard,bullmq,memory,failover] [--keep-lab]
+  .venv/bin/python tools/bench/bench.py [--phases converge,reshard,bullmq,memory,failover,node_timeout]
 
 Phases (in this order; converge recreates the lab hosts, the others use the lab as it is):
   converge  first site.yml on fresh hosts against a re-run (changed=0), with the slowest re-run tasks
@@ -10,7 +10,13 @@ Phases (in this order; converge recreates the lab hosts, the others use the lab 
   bullmq    BullMQ jobs/s on 6 queues through the TLS + ACL cluster against one plain local Redis
   memory    memory_emergency.yml against BullMQ's Queue.clean on the same finished jobs, with a producer
             measuring its add latency
-  failover  kill -9 of each primary's host in turn: the killed shard's write gap against cluster-node-timeout
+  failover  10 kill -9 of a primary's host, shard after shard: the killed shard's write gap against
+            cluster-node-timeout, and the stall of the BullMQ clients configured as docs/connect.md says
+            (Node.js on ioredis, Python on redis-py) on its queue, median and worst; the planned handovers
+            (failover_recovery.yml's coordinated failovers) as the clients saw them
+  node_timeout  cluster-node-timeout 5000, 3000 and 2000 ms: 3 kills each (server and client gaps) and the
+            stalls of a primary (1-4.5 s busy) that make the cluster fail it over though nothing died;
+            BGSAVE's fork time per GB
 
 Writes bench/results/<date>.json, bench/results/<date>-reshard.png and <date>-failover.png, and the
 ratio table into docs/benchmarks.md; prints the table. Never prints a secret.
@@ -29,7 +35,8 @@ sys.path[:0] = [os.path.join(TOP, "tests", "integration"), os.path.dirname(__fil
 
 import yaml  # noqa: E402
 
-PHASES = ["converge", "reshard", "bullmq", "memory", "failover"]
+PHASES = ["converge", "reshard", "bullmq", "memory", "failover", "node_timeout"]
+FAILOVER_KILLS = 10
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 
@@ -107,6 +114,28 @@ def table(results):
         rows.append(("Failover write gap (worst of %d kill -9) vs cluster-node-timeout" % len(f["drills"]),
                      fmt(f["worst_gap_s"], " s"), fmt(f["node_timeout_ms"] / 1000.0, " s"), "%.2fx" % f["gap_over_node_timeout"],
                      "node timeout + election"))
+    if f and f.get("node_gap"):
+        w = f["write_gap"]
+        for label, key in (("Node.js BullMQ (docs/connect.md)", "node_gap"), ("Python bullmq (docs/connect.md)", "python_gap")):
+            g = f[key]
+            rows.append(("Client failover gap, %s: median / worst of %d kills vs the server's write gap" % (label, g["n"]),
+                         "%s / %s s" % (fmt(g["median"]), fmt(g["worst"])), "%s / %s s" % (fmt(w["median"]), fmt(w["worst"])),
+                         "%.2fx" % (g["worst"] / w["worst"]), "<= node timeout + 3 s"))
+        h = f["node_handover_gap"]
+        rows.append(("Planned handover, Node.js BullMQ longest wait for a job (worst of %d runbook runs)" % h["n"],
+                     fmt(h["worst"], " s"), "1 s", "%.2fx" % (h["worst"] / 1.0), "<= 1 s"))
+    n = results.get("node_timeout")
+    if n:
+        for row in n["rows"]:
+            risky = [t["stall_s"] for t in row["stalls"] if t["failed_over"]]
+            first = min(risky) if risky else "> %s" % max(t["stall_s"] for t in row["stalls"])
+            timeout_s = row["node_timeout_ms"] / 1000.0
+            rows.append(("cluster-node-timeout %d ms: worst write gap / Node.js gap (%d kills); a stall of %s s fails over"
+                         % (row["node_timeout_ms"], row["write_gap"]["n"], first),
+                         "%s / %s s" % (fmt(row["write_gap"]["worst"]), fmt(row["node_gap"]["worst"])), fmt(timeout_s, " s"),
+                         "%.2fx" % (row["write_gap"]["worst"] / timeout_s), "-"))
+        rows.append(("BGSAVE fork stall per GB of data (%d MB measured)" % n["fork"]["used_mb"], fmt(n["fork"]["ms_per_gb"], " ms"),
+                     "-", "-", "far below the node timeout"))
     b = results.get("bullmq")
     if b:
         rows.append(("BullMQ jobs/s, 6 queues, TLS+ACL cluster vs one plain Redis", fmt(b["cluster"]["jobs_per_second"]),
@@ -177,7 +206,10 @@ def main(argv):
             results[phase] = bullmq_bench.cleanup(config, TOP, work)
         elif phase == "failover":
             import failover_bench
-            results[phase] = failover_bench.run(config)
+            results[phase] = failover_bench.run(config, rounds=FAILOVER_KILLS)
+        elif phase == "node_timeout":
+            import node_timeout_bench
+            results[phase] = node_timeout_bench.run(config)
     commit = subprocess.run(["git", "-C", TOP, "rev-parse", "--short", "HEAD"], stdout=subprocess.PIPE, text=True,
                             check=False).stdout.strip()
     meta = dict(date=date, commit=commit, seconds=round(time.time() - started), cpus="%d cores" % os.cpu_count(),

@@ -27,17 +27,28 @@ def reshard(result, path):
 
 
 def failover(result, path):
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(9, 4))
     drills = result["drills"]
-    names = ["drill %d\n%s" % (i + 1, d["killed"]) for i, d in enumerate(drills)]
-    ax.bar(names, [d["write_gap_s"] for d in drills], color="#c0504d", label="write gap of the killed shard")
+    names = ["%d\n%s" % (i + 1, d["killed"]) for i, d in enumerate(drills)]
+    x = range(len(drills))
+    series = [("write gap of the killed shard (server)", [d["write_gap_s"] for d in drills], "#c0504d"),
+              ("Node.js BullMQ (docs/connect.md): no job processed", [(d.get("node") or {}).get("processed", 0) for d in drills],
+               "#9bbb59"),
+              ("Python bullmq (docs/connect.md): no job processed", [(d.get("python") or {}).get("processed", 0) for d in drills],
+               "#8064a2")]
+    width = 0.8 / len(series)
+    for i, (label, values, color) in enumerate(series):
+        ax.bar([n + (i - 1) * width for n in x], values, width=width, color=color, label=label)
     timeout = result["node_timeout_ms"] / 1000.0
     ax.axhline(timeout, color="#4f81bd", linestyle="--", label="cluster-node-timeout (%.1f s)" % timeout)
-    ax.set_ylabel("seconds without an acknowledged write")
-    ax.set_ylim(0, max([d["write_gap_s"] for d in drills] + [timeout]) * 1.35)
-    ax.set_title("kill -9 of a primary's host, per drill")
+    ax.axhline(timeout + 3, color="#4f81bd", linestyle=":", label="client limit: node timeout + 3 s")
+    ax.set_xticks(list(x))
+    ax.set_xticklabels(names, fontsize=7)
+    ax.set_ylabel("seconds")
+    ax.set_ylim(0, max([v for _l, values, _c in series for v in values] + [timeout + 3]) * 1.35)
+    ax.set_title("kill -9 of a primary's host: the server's write gap and the clients' stall")
     ax.grid(True, axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
