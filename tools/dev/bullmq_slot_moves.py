@@ -15,7 +15,6 @@ import binascii
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -28,8 +27,7 @@ TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path[:0] = [os.path.join(TOP, ".cache", "collections"), os.path.join(TOP, "tests", "unit")]
 sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
 import local_nodes  # noqa: E402
-from connect_snippets import node_workload  # noqa: E402
-from drill_clients import Jobs  # noqa: E402
+from drill_clients import Jobs, NodeJobs  # noqa: E402
 from ansible_collections.shardwise.redis.plugins.module_utils import cli as climod  # noqa: E402
 from ansible_collections.shardwise.redis.plugins.module_utils.migrate import Migrator  # noqa: E402
 
@@ -48,22 +46,11 @@ export function connection() {
 """
 
 
-class NodeClient:
-    """tests/integration/node/during.mjs in WORK/node, until the stop file appears."""
-
-    def __init__(self, work, ports):
-        node_dir = node_workload(os.path.join(work, "nodejs"), ["during.mjs"], connection=PLAIN_MJS)
-        self.stop_file = os.path.join(work, "stop")
-        env = dict(os.environ, REDIS_NODES=",".join("127.0.0.1:%d" % p for p in ports.values()), REDIS_USER="admin",
-                   REDIS_PASSWORD=PASSWORD, QUEUES=",".join(QUEUES), STOP_FILE=self.stop_file)
-        self.proc = subprocess.Popen(["node", "during.mjs"], cwd=node_dir, env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
-
-    def result(self):
-        open(self.stop_file, "w").close()
-        out, _unused = self.proc.communicate(timeout=300)
-        lines = [line for line in out.splitlines() if line.startswith("{")]
-        return json.loads(lines[-1]) if lines else dict(failure=out[-1000:])
+def node_client(work, ports):
+    """tests/integration/node/during.mjs (drill_clients.NodeJobs) over a plain cluster, until result()."""
+    env = dict(os.environ, REDIS_NODES=",".join("127.0.0.1:%d" % p for p in ports.values()), REDIS_USER="admin",
+               REDIS_PASSWORD=PASSWORD)
+    return NodeJobs(os.path.join(work, "nodejs"), env, QUEUES, "m%d" % int(time.time()), connection=PLAIN_MJS)
 
 
 def python_client(ports, steps):
@@ -95,7 +82,7 @@ def main():
         admin = redis.RedisCluster(startup_nodes=[redis.cluster.ClusterNode("127.0.0.1", ports["a"])],
                                    username="admin", password=PASSWORD, decode_responses=True)
         if args.client == "node":
-            client = NodeClient(work, ports)
+            client = node_client(work, ports)
         else:
             client = python_client(ports, args.reinitialize_steps)
             client.start()
@@ -112,7 +99,9 @@ def main():
                 time.sleep(0.1)
             time.sleep(0.3)
         if args.client == "node":
-            print(json.dumps(dict(client.result(), moves=moves)))
+            result = client.result()
+            result.pop("timeline", None)
+            print(json.dumps(dict(result, moves=moves)))
             return
         client.stop.set()
         client.join()

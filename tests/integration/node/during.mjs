@@ -94,7 +94,7 @@ await consumer.quit();
 const lost = [...acked.entries()].filter(([id]) => !processed.has(id)).map(([id, [name, when]]) => [id, name, when]);
 const duplicated = [...processed.entries()].filter(([, times]) => times > 1).map(([id]) => [id, ...acked.get(id)]);
 writeFileSync(process.env.RESULT_FILE, JSON.stringify({
-  client: 'Node.js BullMQ + ioredis (docs/connect.md)',
+  client: 'Node.js BullMQ + ioredis over the redis.mjs it was given (docs/connect.md unless a test says otherwise)',
   queues: queues.map((queue) => queue.name),
   acknowledged: acked.size,
   processed: [...acked.keys()].filter((id) => processed.has(id)).length,
