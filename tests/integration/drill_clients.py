@@ -117,19 +117,15 @@ def error_code(exc):
     return words[0] if words and words[0].isupper() else "ERR"
 
 
-def event_gap(times, window, until=None):
-    """Longest stretch of `window` (start, end) without an event (sorted epoch seconds), each stretch clipped to the
-    window: between two events, or, when no event came after the last one, from it to `until` (when the client
-    stopped). Clipping keeps a stall that began just before or ends just after the window (a kill that follows a
-    handover) from being charged to it."""
+def event_gap(times, window):
+    """Longest stretch of `window` (start, end) between two events (sorted epoch seconds), each stretch clipped to
+    the window, so that a stall which began just before it or ends just after it (a kill that follows a
+    handover) is not charged to it."""
     start, end = window
     longest = 0.0
-    bounded = list(times) + ([max(until, times[-1] if times else start)] if until is not None else [])
-    for before, after in zip(bounded, bounded[1:]):
+    for before, after in zip(times, times[1:]):
         if before < end and after > start:
             longest = max(longest, min(after, end) - max(before, start))
-    if not times and until is not None:
-        longest = max(longest, min(until, end) - start)
     return longest
 
 
