@@ -2,7 +2,7 @@
 #   make lab       six local Redis hosts in three zones, site.yml, how to connect
 #   make lab-down  remove the lab hosts
 #   make lab-drill kill hosts and zones on the lab with BullMQ clients running, print what they saw
-#   make bench     recreate the lab and measure every headline figure against its reference (~15 min;
+#   make bench     recreate the lab and measure every headline figure against its reference (~40 min;
 #                  not part of make test): bench/results/<date>.json + PNGs, table in docs/benchmarks.md
 #   make test      lint + unit tests + molecule scenarios (what CI runs)
 SHELL := /bin/bash
@@ -86,7 +86,7 @@ lab-status: venv
 lab-drill: venv
 	@tools/lab/drill.sh
 
-# Benchmarks on a fresh lab (recreates the lab hosts; about 15 minutes): docs/benchmarks.md explains them.
+# Benchmarks on a fresh lab (recreates the lab hosts; about 40 minutes): docs/benchmarks.md explains them.
 $(BIN)/.bench-stamp: requirements/bench.txt | $(BIN)/.stamp
 	@$(BIN)/pip install -q --disable-pip-version-check -r requirements/bench.txt
 	@touch $@
