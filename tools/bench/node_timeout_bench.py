@@ -14,6 +14,7 @@ import time
 
 import failover_bench
 from drill import admin, owner_of, run_runbook, wait_replicas_in_sync
+from drill_clients import crc16
 
 STALLS = (1.0, 1.5, 2.5, 3.5, 4.5)  # seconds; below the 5 s busy-reply-threshold, after which Redis answers BUSY
 FORK_MB = 1024
@@ -47,9 +48,9 @@ def stall_trial(config, timeout_ms, seconds):
 
 
 def fork_ms(config):
-    """BGSAVE's fork time on the primary of slot 0 holding FORK_MB more data (64 KB values, deleted after; its
-    maxmemory is lifted meanwhile: the lab's is 512 MB)."""
-    primary = owner_of(config, 0)
+    """BGSAVE's fork time on a primary holding FORK_MB more data (64 KB values in one hash tag's slot, on the
+    primary that owns it, deleted after; its maxmemory is lifted meanwhile: the lab's is 512 MB)."""
+    primary = owner_of(config, crc16("fork-bench"))
     conn = admin(config).conn(config["hosts"][primary])
     conn.connection_pool.connection_kwargs["socket_timeout"] = 60
     conn.connection_pool.disconnect()
