@@ -83,6 +83,8 @@ def run(config, rounds=3, node_timeout_ms=None, connection=None, work=None):
             podman("start", config.get("container_prefix", "") + victim)
             if not wait_replicas_in_sync(config, [victim], 120):
                 raise SystemExit("%s did not come back as an in-sync replica" % victim)
+            if node_timeout_ms:  # the restarted node read its redis.conf: the measured timeout again, on every node
+                set_node_timeout(config, node_timeout_ms)
             begun = time.time()
             healed = run_runbook(config)
             if healed["rc"] != 0:
