@@ -18,7 +18,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 ARCHIVE := $(CACHE)/redis-7.2.4-linux-x86_64.tar.gz
 PROMTOOL := $(CACHE)/bin/promtool
-SCENARIOS ?= default drill recovery add_shard memory day2
+SCENARIOS ?= default drill recovery add_shard memory upgrade timers backup secrets
 
 .PHONY: help deps venv archive image lab lab-down lab-status lab-drill bench lint unit rules molecule test clean
 
@@ -41,10 +41,15 @@ $(CACHE)/.deps-stamp: Makefile tools/lab/podman-setup.sh
 
 deps: $(CACHE)/.deps-stamp
 
-$(BIN)/.stamp: requirements/dev.txt | $(CACHE)/.deps-stamp
-	@echo "venv: installing requirements/dev.txt into $(VENV)"
+# The test harness (tests/harness: clients, probes, drills) is installed editable: molecule, tools/bench,
+# tools/lab and tools/dev import it as shardwise_harness and run its programs with python -m. A .pth file
+# puts .cache/collections on the venv's path, so ansible_collections.shardwise.redis is this checkout.
+$(BIN)/.stamp: requirements/dev.txt tests/harness/pyproject.toml | $(CACHE)/.deps-stamp
+	@echo "venv: installing requirements/dev.txt and tests/harness into $(VENV)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/pip install -q --disable-pip-version-check -r requirements/dev.txt
+	@$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e tests/harness
+	@echo "$(CURDIR)/$(CACHE)/collections" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/shardwise-collections.pth"
 	@touch $@
 
 $(COLLECTION_LINK):

@@ -57,7 +57,7 @@ def test_fixtures_hold_the_collect_script_metrics():
     assert {"redis_up", "redis_cluster_state", "redis_script_values", "redis_slave_info"} <= names
     keys = "".join(samples["redis_script_values"])
     assert 'key="cluster_open_slots"' in keys and 'key="bullmq_jobs:critical:completed"' in keys
-    # Captured by tests/integration/bullmq_signals.py --capture after a workload with trimmed sets, failures,
+    # Captured by tests/harness/shardwise_harness/bullmq_signals.py --capture after a workload with trimmed sets, failures,
     # a stalled job, kept jobs and a global concurrency.
     for key in ("aof_rewrites", "bullmq_events:high:failed", "bullmq_events:high:stalled", "bullmq_events_window_seconds:high",
                 "bullmq_added_total:high", "bullmq_concurrency:scheduled", "bullmq_duration_p95_seconds:scheduled"):

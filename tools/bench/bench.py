@@ -31,9 +31,8 @@ import sys
 import time
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path[:0] = [os.path.join(TOP, "tests", "integration"), os.path.dirname(__file__)]
 
-import yaml  # noqa: E402
+import yaml
 
 PHASES = ["converge", "reshard", "bullmq", "memory", "failover", "node_timeout"]
 FAILOVER_KILLS = 10

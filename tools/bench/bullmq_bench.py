@@ -18,7 +18,7 @@ import time
 
 import redis.asyncio as aredis
 from bullmq import Queue, Worker
-from tls_client import async_cluster
+from shardwise_harness.tls_client import async_cluster
 
 QUEUES = ["critical", "high", "normal", "low", "batch", "scheduled"]
 AGE_MS = 3 * 24 * 3600 * 1000

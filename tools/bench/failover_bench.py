@@ -1,6 +1,6 @@
 """Failover benchmark: kill -9 the host of one primary at a time (shard after shard, `rounds` kills) while a write
 probe per shard and real BullMQ clients run: Node.js BullMQ + ioredis configured as docs/connect.md says
-(tests/integration/node/during.mjs) and Python bullmq + redis-py (drill_clients.Jobs), one queue per shard each.
+(tests/harness/shardwise_harness/node/during.mjs) and Python bullmq + redis-py (drill_clients.Jobs), one queue per shard each.
 Per kill it measures, on the killed shard: the probe's write gap (the server's side, against
 cluster-node-timeout) and each client's longest gap between processed jobs and between acknowledged adds. After
 each kill the host returns, resyncs as a replica and failover_recovery.yml hands the primary back with a
@@ -14,9 +14,9 @@ import statistics
 import threading
 import time
 
-from connect_snippets import environment
-from drill import admin, gap, owner_of, podman, run_runbook, wait_replicas_in_sync, wait_writable
-from drill_clients import Jobs, NodeJobs, Probe, event_gap, stall, tag_in
+from shardwise_harness.connect_snippets import environment
+from shardwise_harness.drill import admin, gap, owner_of, podman, run_runbook, wait_replicas_in_sync, wait_writable
+from shardwise_harness.drill_clients import Jobs, NodeJobs, Probe, event_gap, stall, tag_in
 
 SETTLE_S = 25  # after a kill, how long the clients get before the host returns (well above any gap allowed)
 

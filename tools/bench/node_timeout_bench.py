@@ -15,8 +15,8 @@ import subprocess
 import time
 
 import failover_bench
-from drill import admin, owner_of, run_runbook, wait_replicas_in_sync
-from drill_clients import crc16
+from shardwise_harness.drill import admin, owner_of, run_runbook, wait_replicas_in_sync
+from shardwise_harness.drill_clients import crc16
 
 STALLS = (1.0, 1.5, 2.5, 3.5, 4.5)  # seconds
 FORK_MB = 1024

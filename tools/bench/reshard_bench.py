@@ -9,8 +9,8 @@ import subprocess
 import threading
 import time
 
-from drill_clients import Nodes, crc16
-from tls_client import sync_cluster
+from shardwise_harness.drill_clients import Nodes, crc16
+from shardwise_harness.tls_client import sync_cluster
 
 KEY_VALUE = 100  # bytes per value
 

@@ -15,14 +15,14 @@ log=".cache/logs/molecule-$scenario.log"
 
 # Share the converge: the default scenario builds the six hosts with site.yml (and proves it idempotent),
 # then molecule/shared/snapshot.yml commits each host as localhost/shardwise-converged:<host>, labelled with
-# the hash of everything that shapes a converged host (not molecule/shared/tasks: the scenarios' client
-# tasks). Another scenario starts its six hosts from those images (molecule/shared/restored.yml waits for
+# the hash of everything that shapes a converged host (not molecule/shared/tasks and molecule/shared/plays: the
+# scenarios' client tasks and plays). Another scenario starts its six hosts from those images (molecule/shared/restored.yml waits for
 # the cluster) only if the label matches this checkout; otherwise it converges with site.yml as before.
 # Saves a four-minute converge per scenario.
 snapshot_hosts="t-a1 t-a2 t-b1 t-b2 t-c1 t-c2"
 SHARDWISE_SNAPSHOT_HASH=$( {
   find roles playbooks plugins meta molecule/shared .config/molecule galaxy.yml ansible.cfg requirements tools/lab \
-    -path molecule/shared/tasks -prune -o -type f -print0 \
+    \( -path molecule/shared/tasks -o -path molecule/shared/plays \) -prune -o -type f -print0 \
     | sort -z | xargs -0 sha256sum
   podman image inspect --format '{{.Id}}' localhost/shardwise-redis-host:latest
   cat .cache/redis-*.tar.gz.sha256 2>/dev/null

@@ -4,7 +4,7 @@ failed or run twice.
 
 Usage (from the repository root, after `make venv archive`):
   .venv/bin/python tools/dev/bullmq_slot_moves.py [--rounds 20] [--reinitialize-steps 0] [--client node]
---client node runs tests/integration/node/during.mjs (the placement test's Node.js client) over a plain
+--client node runs tests/harness/shardwise_harness/node/during.mjs (the placement test's Node.js client) over a plain
 ioredis Cluster instead of the Python client, and prints its figures.
 Prints one JSON line: moves, jobs acknowledged, processed, lost, duplicated, add errors and the
 failedReason counts of the failed sets. Loopback only (two nodes on free ports, no TLS), removed at
@@ -23,13 +23,10 @@ import time
 import redis
 from redis.asyncio.cluster import ClusterNode as AsyncNode, RedisCluster as AsyncCluster
 
-TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path[:0] = [os.path.join(TOP, ".cache", "collections"), os.path.join(TOP, "tests", "unit")]
-sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
-import local_nodes  # noqa: E402
-from drill_clients import Jobs, NodeJobs  # noqa: E402
-from ansible_collections.shardwise.redis.plugins.module_utils import cli as climod  # noqa: E402
-from ansible_collections.shardwise.redis.plugins.module_utils.migrate import Migrator  # noqa: E402
+from ansible_collections.shardwise.redis.plugins.module_utils import cli as climod
+from ansible_collections.shardwise.redis.plugins.module_utils.migrate import Migrator
+from shardwise_harness import local_nodes
+from shardwise_harness.drill_clients import Jobs, NodeJobs
 
 PASSWORD = "slot-moves-local-only-0123456789"
 QUEUES = ["critical", "high", "normal", "low", "batch", "scheduled"]
@@ -47,14 +44,14 @@ export function connection() {
 
 
 def node_client(work, ports):
-    """tests/integration/node/during.mjs (drill_clients.NodeJobs) over a plain cluster, until result()."""
+    """tests/harness/shardwise_harness/node/during.mjs (drill_clients.NodeJobs) over a plain cluster, until result()."""
     env = dict(os.environ, REDIS_NODES=",".join("127.0.0.1:%d" % p for p in ports.values()), REDIS_USER="admin",
                REDIS_PASSWORD=PASSWORD)
     return NodeJobs(os.path.join(work, "nodejs"), env, QUEUES, "m%d" % int(time.time()), connection=PLAIN_MJS)
 
 
 def python_client(ports, steps):
-    """tests/integration/drill_clients.Jobs (the drill's and the placement test's Python BullMQ producer and
+    """shardwise_harness.drill_clients.Jobs (the drill's and the placement test's Python BullMQ producer and
     worker per queue) over a plain RedisCluster with reinitialize_steps=STEPS, adds every 20 ms."""
     def connect(_user, **timeouts):
         return AsyncCluster(startup_nodes=[AsyncNode("127.0.0.1", ports["a"])], username="admin", password=PASSWORD,

@@ -2,7 +2,7 @@
 # Failure drills on the lab (make lab-drill): kill -9 one primary host, then a whole zone, then all
 # hosts, with a BullMQ producer/worker and per-shard write probes running; the failover runbook runs
 # during each outage and after the hosts return. Prints the client-side figures and writes them to
-# .cache/reports/lab-drill/drill.json (tests/integration/drill.py explains them).
+# .cache/reports/lab-drill/drill.json (tests/harness/shardwise_harness/drill.py explains them).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
@@ -22,4 +22,4 @@ json.dump(dict(
              "-e", "redis_runbook_report_dir=" + top + "/" + out],
     report=top + "/" + out + "/failover_recovery-latest.json"), open(config_path, "w"))
 PY
-exec .venv/bin/python tests/integration/drill.py "$out/config.json" "$out/drill.json"
+exec .venv/bin/python -m shardwise_harness.drill "$out/config.json" "$out/drill.json"

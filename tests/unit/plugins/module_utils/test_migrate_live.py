@@ -13,8 +13,8 @@ import pytest
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 
-import local_nodes
-from local_nodes import Plain
+from shardwise_harness import local_nodes
+from shardwise_harness.local_nodes import Plain
 from ansible_collections.shardwise.redis.plugins.module_utils import cli as climod
 from ansible_collections.shardwise.redis.plugins.module_utils.migrate import MIGRATE_USER, Migrator
 
