@@ -48,7 +48,7 @@ $(BIN)/.stamp: requirements/dev.txt tests/harness/pyproject.toml | $(CACHE)/.dep
 	@echo "venv: installing requirements/dev.txt and tests/harness into $(VENV)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/pip install -q --disable-pip-version-check -r requirements/dev.txt
-	@$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e tests/harness
+	@$(BIN)/pip install -q --disable-pip-version-check --no-deps -e tests/harness
 	@echo "$(CURDIR)/$(CACHE)/collections" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/shardwise-collections.pth"
 	@touch $@
 
