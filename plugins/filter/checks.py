@@ -13,6 +13,8 @@ import ipaddress
 import os
 import re
 
+from ansible_collections.shardwise.redis.plugins.module_utils.reshard import VARIABLES, option_problems
+
 MIN_LENGTH = 16
 # Passwords end up unquoted in redis.conf (masterauth) and in a systemd EnvironmentFile (the exporter):
 # whitespace, quotes, backslashes and control or non-ASCII characters would be cut or rewritten there.
@@ -385,9 +387,18 @@ def runbook_timer_problems(timers, inventory, keep):
     return problems
 
 
+def reshard_input_problems(variables):
+    """variables: {redis_* variable: value} of the slot-moving runbooks. One line per value outside the range
+    redis_cluster_reshard accepts (module_utils/reshard.py LIMITS, the one home of those limits), naming the
+    variable; unknown names are ignored."""
+    values = dict((VARIABLES[name], value) for name, value in variables.items() if name in VARIABLES)
+    return option_problems(values, dict((option, name) for name, option in VARIABLES.items()))
+
+
 class FilterModule(object):
     def filters(self):
         return {"acl_password_problems": acl_password_problems, "previous_password_problems": previous_password_problems,
                 "acl_rotation_problems": acl_rotation_problems, "acl_password_count": acl_password_count,
                 "server_input_problems": server_input_problems,
-                "cluster_input_problems": cluster_input_problems, "runbook_timer_problems": runbook_timer_problems}
+                "cluster_input_problems": cluster_input_problems, "runbook_timer_problems": runbook_timer_problems,
+                "reshard_input_problems": reshard_input_problems}

@@ -47,7 +47,7 @@ options:
   wait_timeout:
     description: Seconds to wait for gossip between phases and for C(cluster_state:ok) at the end.
     type: int
-    default: 120
+    default: 180
   slot_layout:
     description:
       - A restore (C(playbooks/restore.yml)) gives the slot map of the backup, inventory name of a primary to its slot
@@ -116,7 +116,7 @@ def main():
     spec = connection_argument_spec()
     spec.update(nodes=node_argument_spec(), replicas=dict(type="int", default=1),
                 min_primaries=dict(type="int", default=3), allow_zone_majority=dict(type="bool", default=False),
-                wait_timeout=dict(type="int", default=120), slot_layout=dict(type="dict", default={}))
+                wait_timeout=dict(type="int", default=180), slot_layout=dict(type="dict", default={}))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
     names = [n["name"] for n in p["nodes"]]

@@ -29,7 +29,6 @@ options:
         (C({critical})) keeps its keys under C(<bullmq_prefix>:{critical}:).
     type: list
     elements: str
-    default: []
   bullmq_queue_placement:
     description:
       - Where the queues of O(bullmq_queues) should live (C(redis_bullmq_queue_placement)), queue to C(spread)
@@ -178,7 +177,7 @@ from ansible_collections.shardwise.redis.plugins.module_utils.topology import ga
 
 def main():
     spec = connection_argument_spec()
-    spec.update(nodes=node_argument_spec(), bullmq_queues=dict(type="list", elements="str", default=[]),
+    spec.update(nodes=node_argument_spec(), bullmq_queues=dict(type="list", elements="str"),
                 bullmq_prefix=dict(type="str", default="bull"), bullmq_queue_placement=dict(type="dict", default={}),
                 allow_spare=dict(type="bool", default=False),
                 allow_zone_majority=dict(type="bool", default=False), memory_samples=dict(type="int", default=10))

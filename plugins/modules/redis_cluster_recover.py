@@ -76,7 +76,7 @@ options:
   wait_timeout:
     description: Seconds to wait for each action to take effect.
     type: int
-    default: 120
+    default: 180
   allow_zone_majority:
     description:
       - Leave a zone that holds half or more of the primaries out of RV(problems), because the operator accepted such a
@@ -143,7 +143,7 @@ def main():
                 node_timeout=dict(type="int", default=5000), failover_window=dict(type="int"),
                 takeover_nodes=dict(type="list", elements="str", default=[]), replica_validity_factor=dict(type="int", default=10),
                 restore_primary_zones=dict(type="bool", default=True), forget_dead=dict(type="bool", default=False),
-                wait_timeout=dict(type="int", default=120), allow_zone_majority=dict(type="bool", default=False))
+                wait_timeout=dict(type="int", default=180), allow_zone_majority=dict(type="bool", default=False))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
     if p["node_timeout"] < 100 or (p["failover_window"] is not None and p["failover_window"] < 0):

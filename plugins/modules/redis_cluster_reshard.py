@@ -51,7 +51,6 @@ options:
         C(<bullmq_prefix>:{q}:q:), a name with braces under C(<bullmq_prefix>:<name>:).
     type: list
     elements: str
-    default: []
   queue_placement:
     description:
       - Where each queue of O(bullmq_queues) goes with O(mode=queues). V(spread) (every queue not listed) - no
@@ -131,7 +130,7 @@ options:
   wait_timeout:
     description: Seconds to wait for nodes to join, replicas to attach and C(cluster_state:ok).
     type: int
-    default: 120
+    default: 180
   allow_zone_majority:
     description:
       - Accept a run after which one zone holds half or more of the primaries (for example a fourth shard
@@ -246,20 +245,15 @@ after:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.shardwise.redis.plugins.module_utils.cli import (
     Stopped, Waiter, connection_argument_spec, make_cli, node_argument_spec)
-from ansible_collections.shardwise.redis.plugins.module_utils.reshard import run
+from ansible_collections.shardwise.redis.plugins.module_utils.reshard import LIMITS, option_problems, run
 from ansible_collections.shardwise.redis.plugins.module_utils.slots import parse as parse_slots
-
-LIMITS = dict(atomic_slot_keys=(0, 10000000), batch_bytes=(1024, 1073741824), parallel=(1, 64),
-              max_keys_per_second=(0, 100000000), batch_size=(1, 10000), slots_per_round=(1, 16384),
-              pause_ms=(0, 60000), migrate_timeout=(100, 600000),
-              wait_timeout=(1, 3600), replicas=(0, 5))
 
 
 def main():
     spec = connection_argument_spec()
     spec.update(nodes=node_argument_spec(),
                 mode=dict(type="str", choices=["add", "remove", "balance", "move", "queues"], default="add"),
-                bullmq_queues=dict(type="list", elements="str", default=[]), queue_placement=dict(type="dict", default={}),
+                bullmq_queues=dict(type="list", elements="str"), queue_placement=dict(type="dict", default={}),
                 slots=dict(type="list", elements="str", default=[]), target=dict(type="str"),
                 progress_path=dict(type="path"),
                 remove=dict(type="list", elements="str", default=[]), weights=dict(type="dict", default={}),
@@ -268,18 +262,16 @@ def main():
                 batch_bytes=dict(type="int", default=4194304), parallel=dict(type="int", default=4),
                 max_keys_per_second=dict(type="int", default=0, no_log=False),
                 pause_ms=dict(type="int", default=0), migrate_timeout=dict(type="int", default=10000),
-                max_memory_percent=dict(type="float", default=80.0), wait_timeout=dict(type="int", default=120),
+                max_memory_percent=dict(type="float", default=80.0), wait_timeout=dict(type="int", default=180),
                 allow_zone_majority=dict(type="bool", default=False), atomic_slot_keys=dict(type="int", default=10000, no_log=False),
                 bullmq_prefix=dict(type="str", default="bull"))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
                            required_if=[("mode", "remove", ("remove",)), ("mode", "move", ("slots", "target")),
                                         ("mode", "queues", ("bullmq_queues",))])
     p = module.params
-    for name, (low, high) in LIMITS.items():
-        if not low <= p[name] <= high:
-            module.fail_json(msg="%s is %s: it must be between %d and %d" % (name, p[name], low, high))
-    if not 0 < p["max_memory_percent"] <= 100 or p["threshold"] < 0:
-        module.fail_json(msg="max_memory_percent must be in (0, 100] and threshold >= 0")
+    problems = option_problems(dict((name, p[name]) for name in LIMITS))
+    if problems:
+        module.fail_json(msg="; ".join(problems))
     try:
         weights = dict((k, float(v)) for k, v in p["weights"].items())
     except (TypeError, ValueError):
@@ -289,6 +281,7 @@ def main():
                                        "atomic_slot_keys", "bullmq_prefix", "batch_bytes", "parallel",
                                        "max_keys_per_second", "bullmq_queues", "queue_placement"))
     options["weights"] = weights
+    options["bullmq_queues"] = options["bullmq_queues"] or []
     try:
         options.update(slots=parse_slots(p["slots"]), target=p["target"], progress_path=p["progress_path"])
     except ValueError as exc:

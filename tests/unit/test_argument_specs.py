@@ -100,8 +100,35 @@ def test_generated_specs_and_readmes_are_current():
             assert built == load("roles", role, "meta", "argument_specs.yml"), "%s: run tools/dev/gen_specs.py" % role
             with open(os.path.join(ROOT, "roles", role, "README.md")) as fh:
                 assert fh.read() == gen.render_readme(role, built, readme), "%s README: run tools/dev/gen_specs.py" % role
+            with open(os.path.join(ROOT, "roles", role, "defaults", "main.yml")) as fh:
+                text = fh.read()
+            assert text == gen.render_defaults(role, text), (
+                "%s defaults: a variable is described in tools/dev/%s-vars.yml only; run tools/dev/gen_specs.py" % (role, role))
+        all_specs = dict((role, gen.build(role)[0]) for role in ROLES)
+        for path in gen.DOCS:
+            with open(os.path.join(ROOT, path)) as fh:
+                text = fh.read()
+            assert text == gen.render_docs(text, all_specs), "%s: its variable tables are generated; run tools/dev/gen_specs.py" % path
     finally:
         os.chdir(cwd)
+
+
+def test_variables_are_described_once():
+    """A variable is described in tools/dev/<role>-vars.yml only: playbook headers and docs point to the
+    generated READMEs or carry generated tables, never a hand-written "redis_x (default)  meaning" list or row."""
+    listing = re.compile(r"^#\s{2,}`?(redis_[a-z0-9_]+)`?\s+(\(|\s{2,})")
+    for name in sorted(os.listdir(os.path.join(ROOT, "playbooks"))):
+        with open(os.path.join(ROOT, "playbooks", name)) as fh:
+            described = [m.group(1) for m in map(listing.match, fh.read().splitlines()) if m]
+        assert not described, "playbooks/%s describes %s: point to the role README instead" % (name, described)
+    row = re.compile(r"^\| `(redis_[a-z0-9_]+)`")
+    generated = re.compile(r"<!-- vars: .*? -->.*?<!-- /vars -->", re.S)
+    for name in sorted(os.listdir(os.path.join(ROOT, "docs"))):
+        if name.endswith(".md"):
+            with open(os.path.join(ROOT, "docs", name)) as fh:
+                text = generated.sub("", fh.read())
+            rows = [m.group(1) for m in map(row.match, text.splitlines()) if m]
+            assert not rows, "docs/%s has hand-written rows for %s: use a <!-- vars: ... --> block" % (name, rows)
 
 
 def test_playbooks_reach_entry_points_by_name():
@@ -111,3 +138,56 @@ def test_playbooks_reach_entry_points_by_name():
         with open(os.path.join(ROOT, "playbooks", name)) as fh:
             for found in re.findall(r"tasks_from:\s*(\S+)", fh.read()):
                 assert not (found.endswith(".yml") and found[:-4] in points), (name, found)
+
+
+def module_options():
+    """{module: its documented options} for every module of the collection."""
+    found = {}
+    folder = os.path.join(ROOT, "plugins", "modules")
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".py"):
+            with open(os.path.join(folder, name)) as fh:
+                doc = re.search(r'DOCUMENTATION = r?"""(.*?)"""', fh.read(), re.S)
+            found[name[:-3]] = (yaml.safe_load(doc.group(1)) or {}).get("options", {})
+    return found
+
+
+def module_calls(node, calls):
+    """Every (module, arguments) of the collection's modules in a task file's data."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(key, str) and key.startswith("shardwise.redis.") and isinstance(value, dict):
+                calls.append((key.rsplit(".", 1)[1], value))
+            module_calls(value, calls)
+    elif isinstance(node, list):
+        for item in node:
+            module_calls(item, calls)
+    return calls
+
+
+def test_module_and_role_defaults_agree():
+    """A module option a role fills from a redis_* variable has no default of its own, or the variable's: the
+    module used alone behaves as the role does."""
+    defaults = dict(COMMON)
+    for role in ROLES:
+        defaults.update(load("roles", role, "defaults", "main.yml"))
+    options = module_options()
+    checked, drift = 0, []
+    for role in ROLES:
+        folder = os.path.join(ROOT, "roles", role, "tasks")
+        for name in sorted(os.listdir(folder)):
+            for module, args in module_calls(load("roles", role, "tasks", name), []):
+                for option, value in args.items():
+                    var = re.fullmatch(r"\{\{\s*(redis_[a-z0-9_]+)\s*\}\}", str(value))
+                    doc = options.get(module, {}).get(option, {})
+                    if not var or "default" not in doc or var.group(1) not in defaults:
+                        continue
+                    role_default = defaults[var.group(1)]
+                    if isinstance(role_default, str) and "{{" in role_default:
+                        continue  # computed per host: nothing to compare
+                    checked += 1
+                    if doc["default"] != role_default:
+                        drift.append("%s/%s: %s %s=%r, %s=%r"
+                                     % (role, name, module, option, doc["default"], var.group(1), role_default))
+    assert checked > 10, checked  # the walk found the module calls
+    assert not drift, drift

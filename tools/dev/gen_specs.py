@@ -1,5 +1,7 @@
 """Write roles/<role>/meta/argument_specs.yml and roles/<role>/README.md from defaults/main.yml plus a
-description table, for every role (or the roles named on the command line).
+description table, for every role (or the roles named on the command line), and strip defaults/main.yml of
+hand-written descriptions: the table is the one place a variable is described (defaults keep their values,
+section headers "# ---- ..." and a line pointing to the spec).
 
 Usage: python3 tools/dev/gen_specs.py [ROLE ...]      (run from the repository root)
 The table is tools/dev/<role>-vars.yml. It maps each variable of defaults/main.yml to
@@ -10,6 +12,10 @@ The table is tools/dev/<role>-vars.yml. It maps each variable of defaults/main.y
   _readme:       optional Markdown added to the README after the description.
 A variable belongs to the main entry point unless its entry_points lists others (add `main` to keep
 it there too). Literal defaults are copied into the spec; templated ones are described, not duplicated.
+Variable tables in docs/*.md are generated too, between
+  <!-- vars: ROLE ENTRY_POINT_OR_VARIABLES...[; ROLE ...] -->  and  <!-- /vars -->
+(an entry point lists its options other than the common role's shared inputs; the variables named after it, or
+instead of it, are added by name).
 tests/unit/test_argument_specs.py checks that the results are current.
 """
 import copy
@@ -105,6 +111,25 @@ def build(role):
     return dict(argument_specs=points), readme
 
 
+DEFAULTS_POINTER = ("# Values only. What each variable means, its type and choices: meta/argument_specs.yml and README.md "
+                    "(generated from tools/dev/%s-vars.yml).")
+
+
+def render_defaults(role, text):
+    """defaults/main.yml without descriptive comments: a top-level comment that is not a section header
+    ("# ----") goes (indented comments, about a value's items, stay), the pointer line comes after "---"."""
+    out = []
+    for line in text.rstrip("\n").split("\n"):
+        if line.startswith("#") and not line.startswith("# ----"):
+            continue
+        if line == "" and out and out[-1] == "":
+            continue
+        out.append(line)
+        if line == "---":
+            out.append(DEFAULTS_POINTER % role)
+    return "\n".join(out) + "\n"
+
+
 PREFLIGHT = "Check every input of the role before any host changes (site.yml's preflight play)"
 
 
@@ -163,6 +188,48 @@ def render_readme(role, specs, readme):
     return "\n".join(lines).rstrip() + "\n"
 
 
+DOCS = ["docs/runbooks.md", "docs/scheduling.md", "docs/monitoring.md", "docs/security.md", "docs/bullmq.md"]
+VARS_BLOCK = re.compile(r"(<!-- vars: (.*?) -->\n).*?(<!-- /vars -->)", re.S)
+
+
+def default_cell(spec):
+    """The default column of a variable: the literal default, or the template it is computed from."""
+    template = re.search(r" Default: C\((.*)\)\.$", spec["description"])
+    if template:
+        return "`%s`" % cell(template.group(1))
+    if "default" in spec:
+        return "`%s`" % cell(yaml.safe_dump(spec["default"], default_flow_style=True).strip().replace("\n...", ""))
+    return "unset"
+
+
+def description_cell(spec):
+    return cell(re.sub(r" Default: C\((.*)\)\.$", "", spec["description"]))
+
+
+def vars_table(selector, all_specs):
+    """The Markdown table a docs block asks for: "cluster backup; server redis_restart_wait_seconds ..."."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for group in selector.split(";"):
+        role, *names = group.split()
+        points = all_specs[role]["argument_specs"]
+        options = dict((n, o) for p in points.values() for n, o in p["options"].items())
+        chosen = []
+        if names and names[0] in points:
+            point = points[names.pop(0)]["options"]
+            chosen = [n for n, o in point.items() if not o["description"].endswith("Shared input, owned by the common role.")]
+        missing = [n for n in names if n not in options]
+        if missing:
+            sys.exit("docs vars block %r: %s not in the %s role's specs" % (selector, missing, role))
+        chosen += [n for n in names if n not in chosen]
+        rows += ["| `%s` | %s | %s |" % (n, default_cell(options[n]), description_cell(options[n])) for n in chosen]
+    return "\n".join(rows) + "\n"
+
+
+def render_docs(text, all_specs):
+    """A docs page with every generated variable table brought up to date."""
+    return VARS_BLOCK.sub(lambda m: m.group(1) + vars_table(m.group(2), all_specs) + m.group(3), text)
+
+
 def main(roles):
     for role in roles:
         specs, readme = build(role)
@@ -172,6 +239,17 @@ def main(roles):
             yaml.dump(specs, fh, Dumper=Dumper, sort_keys=False, width=100, default_flow_style=False)
         with open("roles/%s/README.md" % role, "w") as fh:
             fh.write(render_readme(role, specs, readme))
+        path = "roles/%s/defaults/main.yml" % role
+        with open(path) as fh:
+            text = fh.read()
+        with open(path, "w") as fh:
+            fh.write(render_defaults(role, text))
+    all_specs = dict((role, build(role)[0]) for role in sorted(d for d in os.listdir("roles") if not d.startswith("_")))
+    for path in DOCS:
+        with open(path) as fh:
+            text = fh.read()
+        with open(path, "w") as fh:
+            fh.write(render_docs(text, all_specs))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ import re
 import pytest
 
 from ansible_collections.shardwise.redis.plugins.filter.checks import (
+    reshard_input_problems,
     OWNED_DIRECTIVES, acl_password_count, acl_password_problems, acl_rotation_problems, cluster_input_problems,
     previous_password_problems, config_extra_problems, runbook_timer_problems, series_problems,
     server_input_problems)
@@ -248,3 +249,15 @@ def test_a_rotation_is_checked_against_the_hashes_each_node_holds():
     assert acl_rotation_problems(overlap[:2], current, {"worker": old}) == ["worker", "api"]
     assert acl_password_count("worker", {"worker": old}) == "worker (2 passwords)"
     assert acl_password_count("api", {"worker": old}) == "api (1 password)"
+
+
+def test_reshard_inputs_checked_against_the_module_limits():
+    """The runbooks' numbers are refused, naming the variable, by the same limits the reshard module applies."""
+    good = dict(redis_reshard_batch_size=1000, redis_reshard_threshold=2.0, redis_reshard_max_memory_percent=80.0,
+                redis_cluster_wait_timeout_seconds=180, redis_bullmq_prefix="bull")
+    assert reshard_input_problems(good) == []
+    bad = reshard_input_problems(dict(good, redis_reshard_batch_size=0, redis_reshard_parallel="many",
+                                      redis_reshard_max_memory_percent=150.0))
+    assert bad == ["redis_reshard_batch_size is 0: it must be between 1 and 10000",
+                   "redis_reshard_max_memory_percent is 150.0: it must be between 0.001 and 100",
+                   "redis_reshard_parallel is 'many': it must be a number between 1 and 64"]
