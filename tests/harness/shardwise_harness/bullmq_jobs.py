@@ -19,6 +19,7 @@ import time
 
 from bullmq import Queue, Worker
 from shardwise_harness.tls_client import async_cluster as cluster
+from shardwise_harness import fill_or_check
 
 QUEUE = "batch"
 PREFIX = "bull:{%s}" % QUEUE
@@ -130,12 +131,5 @@ async def check(pki, hosts, state_file):
     return 1 if problems else 0
 
 
-def main(argv):
-    if len(argv) < 4 or argv[0] not in ("fill", "check"):
-        sys.exit(__doc__)
-    action = fill if argv[0] == "fill" else check
-    return asyncio.run(action(argv[1], argv[3:], argv[2]))
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(fill_or_check(sys.argv[1:], fill, check, __doc__))
