@@ -32,7 +32,7 @@ import threading
 import time
 
 from shardwise_harness.connect_snippets import environment
-from shardwise_harness.drill_clients import Jobs, NodeJobs, Nodes, Probe, event_gap, job_state, queue_base, tag_in
+from shardwise_harness.drill_clients import HANDOVER_GAP_S, Jobs, NodeJobs, Nodes, Probe, event_gap, job_state, queue_base, tag_in
 
 DRAIN_S = 150  # after the stop file, each client's worker may take this long to process what was acknowledged
 STOP_S = 210  # the result is written within this many seconds of the stop file (molecule waits 300 s for it)
@@ -140,6 +140,7 @@ def main(argv):
                                                for kind, times in events.items()) for q, events in timeline.items()}
         nodes.refresh()
         result["node"]["lost_jobs"] = [node_job_state(nodes, queues, j) for j in result["node"].get("lost_ids", [])]
+        result["node"]["handover_limit_s"] = HANDOVER_GAP_S  # what clients_judge.yml allows through planned work
     result = dict(summary=summary(result), **result)
     with open(result_file, "w") as fh:
         json.dump(result, fh)

@@ -29,7 +29,7 @@ Phases, in order (each waits until every shard accepts writes again, then runs t
 Per kill, the clients' stall on each queue whose primary died (from the last processed job, and the last
 acknowledged add, before the kill to the first after it) must stay within node_timeout + 3 s for the Node.js
 client (crash: the cluster's own recovery + 3 s); during each planned handover (coordinated, zone-return) no
-queue of the Node.js client may wait more than 1 s for a job; no acknowledged Node.js job may be lost or fail.
+queue of the Node.js client may wait more than HANDOVER_GAP_S (2 s) for a job; no acknowledged Node.js job may be lost or fail.
 During the refusal the exporters are scraped for what the availability alerts read (a primary
 without a replica, NOREPLICAS errors, a zone with half the primaries): all three must show.
 Then the producer stops, the worker drains, and the figures are written to RESULT_JSON:
@@ -48,9 +48,9 @@ import time
 import urllib.request
 
 from shardwise_harness.connect_snippets import environment
-from shardwise_harness.drill_clients import REPLICATION_WINDOW, Jobs, NodeJobs, Nodes, Probe, crc16, event_gap, stall, tag_in
+from shardwise_harness.drill_clients import (HANDOVER_GAP_S, REPLICATION_WINDOW, Jobs, NodeJobs, Nodes, Probe, crc16, event_gap,
+                                             stall, tag_in)
 
-HANDOVER_GAP_S = 1.0  # a planned handover (coordinated failover) may hold a client's queue this long at most
 SETTLE_S = 5  # after a killed shard is writable again, how long the hosts stay down before they return
 
 
@@ -415,7 +415,7 @@ class Drill:
         self.expect(not node.get("failure") and node.get("lost") == 0 and node.get("failed") == 0
                     and node.get("acknowledged", 0) > 0,
                     "the Node.js client lost or failed acknowledged jobs: %s" % totals)
-        return dict(kills=kills, handovers=handovers, node=totals)
+        return dict(kills=kills, handovers=handovers, handover_limit_s=HANDOVER_GAP_S, node=totals)
 
 
 def gap(accepted, errors, window):

@@ -24,6 +24,10 @@ REPLICATION_WINDOW = 1.0  # seconds before a kill -9 whose acknowledged writes i
 # redis-py retries and redirects by itself, and cancelling an add sooner (it was 3 s) cancels the very connect
 # whose failure would make the client read the new slot map, so the client never recovered until the host did.
 ADD_TIMEOUT_S = 60
+# What a planned handover (a coordinated failover) may cost a client's queue at most: no job processed for this
+# long. It tells a client that rode through (the bench measures 0.2-0.4 s) from one that stalled (ioredis' 10 s
+# connect timeout, a wedged worker); it is no speed target, and a loaded 2-core host adds its share.
+HANDOVER_GAP_S = 2.0
 
 
 def crc16(data):
