@@ -59,15 +59,14 @@ set -e
 echo "molecule $scenario: exit $rc after $(( $(date +%s) - start )) s (log: $log)"
 secrets=$(sed -n 's/^redis_[a-z_]*_password: //p' molecule/shared/group_vars/redis/redis.yml)
 if [ "$rc" -ne 0 ]; then
-  # CI shows only the end of the output: repeat the failed task and the first lines of its message last,
-  # test passwords masked, long lines cut.
+  # CI shows only the end of the output: repeat each failed task and the telling part of its result last
+  # (tools/ci/failed_task.py), test passwords masked.
   echo "molecule $scenario failed at:"
-  sed -E 's/\x1b\[[0-9;]*m//g; s/^ *│ ?//' "$log" \
-    | awk '/^TASK \[/ { task = $0 } /^(fatal|failed): \[/ && !/\.\.\.ignoring/ { print task; n = 10 } n > 0 { print; n-- }' \
+  python3 tools/ci/failed_task.py "$log" \
     | while IFS= read -r line; do
         for secret in $secrets; do line=${line//"$secret"/********}; done
-        printf '  %s\n' "${line:0:300}"
-      done | tail -n 18
+        printf '  %s\n' "$line"
+      done | tail -n 60
   exit "$rc"
 fi
 leaks=0

@@ -26,10 +26,13 @@ Phases, in order (each waits until every shard accepts writes again, then runs t
   zone     kill -9 both hosts of the zone of the primary of the last slot; runbook; hosts back;
            runbook.
   crash    kill -9 all hosts, start them again; runbook.
-Per kill, the clients' stall on each queue whose primary died (from the last processed job, and the last
-acknowledged add, before the kill to the first after it) must stay within node_timeout + 3 s for the Node.js
-client (crash: the cluster's own recovery + 3 s); during each planned handover (coordinated, zone-return) no
-queue of the Node.js client may wait more than HANDOVER_GAP_S (2 s) for a job; no acknowledged Node.js job may be lost or fail.
+Each killed shard must take writes again within the failover window (2 x node_timeout + 5 s: Redis promoted a
+replica by itself). Per kill, the clients' stall on each queue whose primary died (from the last processed job, and
+the last acknowledged add, before the kill to the first after it) must end within CLIENT_LAG_S (3 s) of the moment
+the server took writes again (that phase's writable_after) for the Node.js client: the client follows the server,
+however long the server took. The server's own time is a benchmark figure (docs/benchmarks.md). During each
+planned handover (coordinated, zone-return) no queue of the Node.js client may wait more than HANDOVER_GAP_S (2 s)
+for a job; no acknowledged Node.js job may be lost or fail.
 During the refusal the exporters are scraped for what the availability alerts read (a primary
 without a replica, NOREPLICAS errors, a zone with half the primaries): all three must show.
 Then the producer stops, the worker drains, and the figures are written to RESULT_JSON:
@@ -52,6 +55,7 @@ from shardwise_harness.drill_clients import (HANDOVER_GAP_S, REPLICATION_WINDOW,
                                              stall, tag_in)
 
 SETTLE_S = 5  # after a killed shard is writable again, how long the hosts stay down before they return
+CLIENT_LAG_S = 3  # a client may stall this much longer than the server's own write gap after a kill
 
 
 def podman(*args):
@@ -164,8 +168,13 @@ class Drill:
                              environment(config["pki"], list(config["hosts"].values()), "worker"), self.queues, run_id)
         self.node_result = None
         self.kills = []  # dict(phase, at, hosts, queues): the queues whose primary was on a killed host
-        self.limit = config["node_timeout_ms"] / 1000.0 + 2
-        self.client_limit = config["node_timeout_ms"] / 1000.0 + 3  # a client's stall after a primary's host died
+        # Redis promotes a replica by itself within the runbook's failover window (2 x node timeout + 5 s, the
+        # redis_failover_window_seconds default), else the runbook would have forced one: the test's bound. How fast
+        # (about node timeout + 1.5 s) is a benchmark figure (make bench, docs/benchmarks.md), not a test's.
+        self.limit = 2 * config["node_timeout_ms"] / 1000.0 + 5
+        # A client follows the server: its stall after a primary's host died ends within CLIENT_LAG_S of the moment
+        # that shard took writes again (the phase's writable_after), whatever the server's own time was.
+        self.client_lag = CLIENT_LAG_S
 
     def phase(self, name, killed, started, recovered, ended, runbooks, limit=None):
         self.phases.append(dict(name=name, killed=killed, start=started, writable_after=recovered,
@@ -347,7 +356,7 @@ class Drill:
             result["phases"].append(entry)
             if phase["gap_limit"] is not None:
                 self.expect(entry["writable_after_s"] is not None and entry["max_write_gap_s"] <= phase["gap_limit"],
-                            "%s: write gap %s s above node_timeout + 2 s (%s s)"
+                            "%s: write gap %s s above the failover window, 2 x node_timeout + 5 s (%s s)"
                             % (phase["name"], entry["max_write_gap_s"], phase["gap_limit"]))
             # kill -9 of one host or zone may lose the replication window: reported, not asserted.
             if phase["name"] not in ("host", "zone"):
@@ -383,10 +392,9 @@ class Drill:
                     gaps["node"] = stall(timeline[queue], kill["at"], self.stopped)
                 entry["queues"][queue] = gaps
             kills.append(entry)
-            limit = self.client_limit
-            if kill["phase"] == "crash":  # every host boots again first: the server's own recovery plus 3 s
-                writable = next((p["writable_after_s"] for p in phases if p["name"] == "crash"), None)
-                limit = (writable or 0) + 3
+            writable = next((p["writable_after_s"] for p in phases if p["name"] == kill["phase"]), None)
+            limit = (writable or 0) + self.client_lag  # the server's own recovery of that phase plus CLIENT_LAG_S
+            entry["writable_after_s"] = writable
             entry["limit_s"] = round(limit, 2)
             for queue, gaps in entry["queues"].items():
                 node_gaps = gaps.get("node")
@@ -453,7 +461,9 @@ def main(argv):
     for handover in result["clients"]["handovers"]:
         print("%-12s planned handover: longest wait for a job Node.js %s s, Python %s s"
               % (handover["phase"], handover["node_s"], handover["python_s"]))
-    print(json.dumps(dict(violations=result["violations"], jobs_total=result["jobs_total"], node=result["clients"]["node"])))
+    print(json.dumps(dict(jobs_total=result["jobs_total"], node=result["clients"]["node"])))
+    for violation in result["violations"]:  # last, where a failed run's output is read
+        print("VIOLATION: %s" % violation)
     return 1 if result["violations"] else 0
 
 
