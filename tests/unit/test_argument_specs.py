@@ -175,7 +175,8 @@ def test_module_and_role_defaults_agree():
     checked, drift = 0, []
     for role in ROLES:
         folder = os.path.join(ROOT, "roles", role, "tasks")
-        for name in sorted(os.listdir(folder)):
+        names = [os.path.relpath(os.path.join(top, f), folder) for top, _dirs, files in os.walk(folder) for f in files]
+        for name in sorted(names):
             for module, args in module_calls(load("roles", role, "tasks", name), []):
                 for option, value in args.items():
                     var = re.fullmatch(r"\{\{\s*(redis_[a-z0-9_]+)\s*\}\}", str(value))
