@@ -24,12 +24,25 @@ def _mode(mode):
     return "%04o" % int(str(mode), 8)
 
 
-def file_differs(state, path, src=None, content=None, owner=None, group=None, mode=None, kind="file", target=None,
+DECLARED = ("kind", "owner", "group", "mode", "target")
+
+
+def file_differs(state, path, src=None, content=None, owner=None, group=None, mode=None, kind=None, target=None,
                  same_as=None, src_remote=False):
-    """True unless `path` on the host is a `kind` (file, directory, link) with this owner, group and mode
-    (each only when given), the content of controller file `src`, of the string `content` or of the host file
-    `same_as` (read in the same state), or the link `target`. With `src_remote`, `src` is a host file (as
-    `same_as`), as for a copy task with remote_src."""
+    """True unless `path` on the host is a `kind` (file, directory, link; default file) with this owner, group
+    and mode (each only when given), the content of controller file `src`, of the string `content` or of the host
+    file `same_as` (read in the same state), or the link `target`. With `src_remote`, `src` is a host file (as
+    `same_as`), as for a copy task with remote_src. `path` may be a role's declaration of a managed file (a dict
+    with path and any of kind, owner, group, mode, target: the roles' `_redis*_managed` entries), which gives
+    those arguments unless they are passed."""
+    if isinstance(path, dict):
+        given = dict(kind=kind, owner=owner, group=group, mode=mode, target=target)
+        for key in DECLARED:
+            if given[key] is None:
+                given[key] = path.get(key)
+        kind, owner, group, mode, target = (given[k] for k in DECLARED)
+        path = path.get("path")
+    kind = kind or "file"
     if src_remote and src is not None:
         src, same_as = None, src
     try:

@@ -42,6 +42,17 @@ def test_any_difference_or_doubt_runs_the_task():
     assert file_differs(STATE, conf, src="/no/such/controller/file")
 
 
+def test_a_declaration_gives_path_kind_owner_group_and_mode():
+    conf = dict(path="/etc/redis/redis.conf", owner="root", group="redis", mode="0640")
+    assert not file_differs(STATE, conf, content="port 6379\n")
+    assert file_differs(STATE, dict(conf, owner="redis"), content="port 6379\n")
+    assert file_differs(STATE, dict(conf, mode="0600"), content="port 6379\n")
+    assert file_differs(STATE, dict(conf, kind="directory"), content="port 6379\n")
+    assert file_differs(STATE, conf, content="port 6379\n", owner="redis")  # an argument passed wins
+    assert not file_differs(STATE, dict(conf, owner="redis"), content="port 6379\n", owner="root")
+    assert file_differs(STATE, dict(path="/missing"), content="")
+
+
 def test_controller_files_compare_by_content(tmp_path):
     src = tmp_path / "redis.conf"
     src.write_text("port 6379\n")
