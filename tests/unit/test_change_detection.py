@@ -6,9 +6,8 @@ import os
 import re
 
 import pytest
-import yaml
+from task_files import ROOT, load, walk
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 # role -> (its declarations, the register of its state.yml)
 LAYERED = {"server": ("_redis_managed", "__redis_state"),
            "exporter": ("_redis_exporter_managed", "__redis_exporter_state"),
@@ -18,18 +17,6 @@ LISTED = {"server": [],
           "exporter": ["_redis_exporter_tls_file"],  # the copies of _redis_exporter_tls_files
           "kernel": ["'/proc/sys/' ~ item.key", "redis_kernel_sysctl_file"]}  # the sysctls (_redis_kernel_sysctls)
 WRITERS = ("ansible.builtin.copy", "ansible.builtin.template", "ansible.builtin.file")
-
-
-def load(*path):
-    with open(os.path.join(ROOT, *path)) as fh:
-        return yaml.safe_load(fh) or []
-
-
-def walk(tasks):
-    for task in tasks or []:
-        yield task
-        for key in ("block", "rescue", "always"):
-            yield from walk(task.get(key))
 
 
 def role_tasks(role):

@@ -5,16 +5,11 @@ import os
 
 import pytest
 import yaml
+from task_files import ROOT, load, walk
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 TASKS = os.path.join(ROOT, "roles", "cluster", "tasks")
 SKELETON_PARTS = {"lock.yml", "unlock.yml", "report_file.yml"}
 FACTS = {"_redis_runbook_report", "_redis_runbook_summary", "_redis_runbook_failure"}
-
-
-def load(path):
-    with open(path) as fh:
-        return yaml.safe_load(fh) or []
 
 
 def entry_points():
@@ -22,13 +17,6 @@ def entry_points():
     with open(os.path.join(ROOT, "roles", "cluster", "meta", "argument_specs.yml")) as fh:
         points = yaml.safe_load(fh)["argument_specs"]
     return sorted(p for p in points if os.path.exists(os.path.join(ROOT, "playbooks", p + ".yml")))
-
-
-def walk(tasks):
-    for task in tasks or []:
-        yield task
-        for key in ("block", "rescue", "always"):
-            yield from walk(task.get(key))
 
 
 def includes(tasks):
