@@ -13,8 +13,6 @@ import ipaddress
 import os
 import re
 
-from ansible_collections.shardwise.redis.plugins.module_utils.reshard import VARIABLES, option_problems
-
 MIN_LENGTH = 16
 # Passwords end up unquoted in redis.conf (masterauth) and in a systemd EnvironmentFile (the exporter):
 # whitespace, quotes, backslashes and control or non-ASCII characters would be cut or rewritten there.
@@ -100,10 +98,6 @@ def acl_password_count(name, previous=None):
 
 
 TLS_PROTOCOLS = ("TLSv1.2", "TLSv1.3")
-POSITIVE = ("redis_node_timeout_ms", "redis_restart_wait_seconds", "redis_restart_load_mb_per_second", "redis_stop_timeout_seconds",
-            "redis_min_replicas_max_lag_seconds", "redis_maxclients", "redis_maxmemory_mb")
-NOT_NEGATIVE = ("redis_client_idle_timeout_seconds", "redis_tcp_keepalive_seconds", "redis_node_ping_interval_ms",
-                "redis_min_replicas_to_write")
 
 
 def _number(value):
@@ -176,23 +170,12 @@ def _disk_problems(v):
 
 
 def server_input_problems(v):
-    """v: the server role's variables (one host). Classes a well-typed value can still get wrong."""
+    """v: the server role's variables and facts (one host). Classes a well-typed value can still get wrong beyond
+    the ranges and relations (those are the input_problems filter's, from module_utils/limits.py)."""
     problems = []
     if v.get("redis_maxmemory_policy") != "noeviction":
         problems.append("redis_maxmemory_policy is %s: BullMQ needs noeviction (any other policy drops job keys "
                         "silently when memory is full); set it to noeviction" % v.get("redis_maxmemory_policy"))
-    port = _number(v.get("redis_port"))
-    if port is None or port != int(port) or not 1 <= port <= 65535 - 10000:
-        problems.append("redis_port is %s: it must be 1-55535, because the cluster bus listens on port + 10000"
-                        % v.get("redis_port"))
-    for name in POSITIVE:
-        value = _number(v.get(name))
-        if name in v and (value is None or value <= 0):
-            problems.append("%s is %s: it must be a number above 0" % (name, v.get(name)))
-    for name in NOT_NEGATIVE:
-        value = _number(v.get(name))
-        if name in v and (value is None or value < 0):
-            problems.append("%s is %s: it must be 0 or more" % (name, v.get(name)))
     prefix = v.get("redis_bullmq_prefix")
     if not isinstance(prefix, str) or not prefix or re.search(r"[\s*?\[\]{}]", prefix):
         problems.append("redis_bullmq_prefix is %r: it must be a non-empty name without spaces, glob characters "
@@ -304,7 +287,49 @@ tls-ca-cert-dir tls-client-cert-file tls-client-key-file tls-key-file-pass tls-c
 tls-dh-params-file unixsocket unixsocketperm requirepass masterauth replicaof slaveof
 include rename-command user enable-debug-command enable-module-command enable-protected-configs
 """.split())
-DIRECTIVE = re.compile(r"^[a-z][a-z0-9-]*$")
+DIRECTIVE = re.compile(r"^[a-z][a-z0-9_-]*$")
+# Every directive Redis 7.2 reads from redis.conf (CONFIG GET * of redis-server 7.2.4, aliases included; the file-only
+# include, rename-command, user and loadmodule are refused above or unknown here): any other name makes Redis refuse
+# to start, so it is refused before any host changes. Values are Redis' to judge: the server role has Redis check
+# the rendered file before it replaces the live one (tasks/configure.yml).
+REDIS_DIRECTIVES = frozenset("""
+acl-pubsub-default aclfile acllog-max-len active-defrag-cycle-max active-defrag-cycle-min active-defrag-ignore-bytes
+active-defrag-max-scan-fields active-defrag-threshold-lower active-defrag-threshold-upper active-expire-effort
+activedefrag activerehashing always-show-logo aof-load-truncated aof-rewrite-incremental-fsync aof-timestamp-enabled
+aof-use-rdb-preamble aof_rewrite_cpulist appenddirname appendfilename appendfsync appendonly
+auto-aof-rewrite-min-size auto-aof-rewrite-percentage bgsave_cpulist bind bind-source-addr bio_cpulist
+busy-reply-threshold client-output-buffer-limit client-query-buffer-limit cluster-allow-pubsubshard-when-down
+cluster-allow-reads-when-down cluster-allow-replica-migration cluster-announce-bus-port cluster-announce-hostname
+cluster-announce-human-nodename cluster-announce-ip cluster-announce-port cluster-announce-tls-port
+cluster-config-file cluster-enabled cluster-link-sendbuf-limit cluster-migration-barrier cluster-node-timeout
+cluster-port cluster-preferred-endpoint-type cluster-replica-no-failover cluster-replica-validity-factor
+cluster-require-full-coverage cluster-slave-no-failover cluster-slave-validity-factor crash-log-enabled
+crash-memcheck-enabled daemonize databases dbfilename dir disable-thp dynamic-hz enable-debug-command
+enable-module-command enable-protected-configs hash-max-listpack-entries hash-max-listpack-value
+hash-max-ziplist-entries hash-max-ziplist-value hll-sparse-max-bytes hz ignore-warnings io-threads
+io-threads-do-reads jemalloc-bg-thread latency-monitor-threshold latency-tracking latency-tracking-info-percentiles
+lazyfree-lazy-eviction lazyfree-lazy-expire lazyfree-lazy-server-del lazyfree-lazy-user-del lazyfree-lazy-user-flush
+lfu-decay-time lfu-log-factor list-compress-depth list-max-listpack-size list-max-ziplist-size locale-collate
+logfile loglevel lua-time-limit masterauth masteruser maxclients maxmemory maxmemory-clients
+maxmemory-eviction-tenacity maxmemory-policy maxmemory-samples min-replicas-max-lag min-replicas-to-write
+min-slaves-max-lag min-slaves-to-write no-appendfsync-on-rewrite notify-keyspace-events oom-score-adj
+oom-score-adj-values pidfile port proc-title-template propagation-error-behavior protected-mode proto-max-bulk-len
+rdb-del-sync-files rdb-save-incremental-fsync rdbchecksum rdbcompression repl-backlog-size repl-backlog-ttl
+repl-disable-tcp-nodelay repl-diskless-load repl-diskless-sync repl-diskless-sync-delay
+repl-diskless-sync-max-replicas repl-ping-replica-period repl-ping-slave-period repl-timeout replica-announce-ip
+replica-announce-port replica-announced replica-ignore-disk-write-errors replica-ignore-maxmemory replica-lazy-flush
+replica-priority replica-read-only replica-serve-stale-data replicaof requirepass sanitize-dump-payload save
+server_cpulist set-max-intset-entries set-max-listpack-entries set-max-listpack-value set-proc-title
+shutdown-on-sigint shutdown-on-sigterm shutdown-timeout slave-announce-ip slave-announce-port slave-ignore-maxmemory
+slave-lazy-flush slave-priority slave-read-only slave-serve-stale-data slaveof slowlog-log-slower-than
+slowlog-max-len socket-mark-id stop-writes-on-bgsave-error stream-node-max-bytes stream-node-max-entries supervised
+syslog-enabled syslog-facility syslog-ident tcp-backlog tcp-keepalive timeout tls-auth-clients tls-ca-cert-dir
+tls-ca-cert-file tls-cert-file tls-ciphers tls-ciphersuites tls-client-cert-file tls-client-key-file
+tls-client-key-file-pass tls-cluster tls-dh-params-file tls-key-file tls-key-file-pass tls-port
+tls-prefer-server-ciphers tls-protocols tls-replication tls-session-cache-size tls-session-cache-timeout
+tls-session-caching tracking-table-max-keys unixsocket unixsocketperm zset-max-listpack-entries
+zset-max-listpack-value zset-max-ziplist-entries zset-max-ziplist-value
+""".split())
 
 
 def config_extra_problems(extra):
@@ -324,6 +349,9 @@ def config_extra_problems(extra):
             problems.append("redis_config_extra: %s is set by the collection (use its redis_* variable; see the "
                             "server role's README) or is refused on purpose; remove it from redis_config_extra"
                             % name)
+        elif name not in REDIS_DIRECTIVES:
+            problems.append("redis_config_extra: %s is not a redis.conf directive of Redis 7.2 (Redis would refuse to "
+                            "start): check its spelling in the redis.conf of 7.2, or remove it" % name)
         values = value if isinstance(value, list) else [value]
         for one in values:
             if one is None or isinstance(one, (dict, list)) or re.search(r"[\x00-\x1f\x7f]", str(one)):
@@ -355,9 +383,10 @@ def cluster_input_problems(nodes):
 SCHEDULABLE = ("failover_recovery", "memory_emergency", "rolling_upgrade", "backup", "queue_placement")
 
 
-def runbook_timer_problems(timers, inventory, keep):
+def runbook_timer_problems(timers, inventory):
     """The runbook_timers role's inputs: each entry {runbook, on_calendar} with a runbook that is safe to
-    schedule (a run with nothing to do changes nothing), no runbook twice, an inventory, reports kept >= 1.
+    schedule (a run with nothing to do changes nothing), no runbook twice, an inventory (the numbers are the
+    input_problems filter's).
     OnCalendar syntax is left to systemd-analyze on the operations host."""
     problems = []
     if not isinstance(timers, list):
@@ -382,17 +411,7 @@ def runbook_timer_problems(timers, inventory, keep):
     if not isinstance(inventory, str) or not inventory.strip():
         problems.append("redis_runbook_timer_inventory is empty: set the path of the inventory the scheduled runs use "
                         "on the operations host")
-    if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
-        problems.append("redis_runbook_timer_keep_reports is %r: keep at least 1 report per runbook" % (keep,))
     return problems
-
-
-def reshard_input_problems(variables):
-    """variables: {redis_* variable: value} of the slot-moving runbooks. One line per value outside the range
-    redis_cluster_reshard accepts (module_utils/reshard.py LIMITS, the one home of those limits), naming the
-    variable; unknown names are ignored."""
-    values = dict((VARIABLES[name], value) for name, value in variables.items() if name in VARIABLES)
-    return option_problems(values, dict((option, name) for name, option in VARIABLES.items()))
 
 
 class FilterModule(object):
@@ -400,5 +419,4 @@ class FilterModule(object):
         return {"acl_password_problems": acl_password_problems, "previous_password_problems": previous_password_problems,
                 "acl_rotation_problems": acl_rotation_problems, "acl_password_count": acl_password_count,
                 "server_input_problems": server_input_problems,
-                "cluster_input_problems": cluster_input_problems, "runbook_timer_problems": runbook_timer_problems,
-                "reshard_input_problems": reshard_input_problems}
+                "cluster_input_problems": cluster_input_problems, "runbook_timer_problems": runbook_timer_problems}

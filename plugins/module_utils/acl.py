@@ -69,14 +69,20 @@ def apply_commands(users, live):
     return commands + [["ACL", "DELUSER", name] for name in deleted], deleted
 
 
-def apply_acl_file(cli, host, port, users):
-    """Apply `users` (parse_acl_file) to one node. Returns {changed, users, deleted}; raises AclFileError
-    before any user changes when Redis refuses a line."""
-    before = cli.pipe(host, port, [["ACL", "LIST"]])[0]
+def check_acl_rules(cli, host, port, users):
+    """Have one node judge `users` (parse_acl_file) on the scratch user only: raises AclFileError naming each
+    user whose rules Redis refuses; no real user changes."""
     errors = check_errors(users, cli.pipe(host, port, check_commands(users)))
     if errors:
         raise AclFileError("Redis refuses these ACL rules, nothing was changed on %s:%s: %s"
                            % (host, port, "; ".join(errors)))
+
+
+def apply_acl_file(cli, host, port, users):
+    """Apply `users` (parse_acl_file) to one node. Returns {changed, users, deleted}; raises AclFileError
+    before any user changes when Redis refuses a line."""
+    before = cli.pipe(host, port, [["ACL", "LIST"]])[0]
+    check_acl_rules(cli, host, port, users)
     commands, deleted = apply_commands(users, live_users(before))
     cli.pipe(host, port, commands)
     after = cli.pipe(host, port, [["ACL", "LIST"]])[0]

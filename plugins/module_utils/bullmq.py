@@ -10,6 +10,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
+
 from ansible_collections.shardwise.redis.plugins.module_utils.slots import slot_of
 
 # One batch: at most ARGV[3] jobs of KEYS[1] (a finished set) scored at or below ARGV[2] (ms), after
@@ -89,8 +91,11 @@ def queue_name_problems(prefix, queues):
         elif ":" in queue:
             problems.append("queue %r: BullMQ refuses ':' in queue names (Queue name cannot contain :); put a "
                             "grouping in the prefix instead" % queue)
-        elif "{}" in queue or queue.count("{") != queue.count("}"):
-            problems.append("queue %r: an empty or unbalanced hash tag; write {name} or a plain name" % queue)
+        elif not re.match(r"^[^{}]*(\{[^{}]+\}[^{}]*)?$", queue):
+            problems.append("queue %r: an empty, unbalanced or second hash tag; write one {name} or a plain name" % queue)
+        elif re.search(r"[\s*?\[\]]", queue):
+            problems.append("queue %r: spaces and glob characters (* ? [ ]) break BullMQ's key patterns; use letters, "
+                            "digits, '-', '_' or '.'" % queue)
     if isinstance(prefix, str) and _tagged(prefix) and len(queues) > 1:
         problems.append("the prefix %r holds a hash tag, so every queue under it lands in one slot: put the tag in "
                         "each queue's name or prefix instead" % prefix)

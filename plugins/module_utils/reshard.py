@@ -21,37 +21,6 @@ from ansible_collections.shardwise.redis.plugins.module_utils.queue_placement im
 from ansible_collections.shardwise.redis.plugins.module_utils.slots import CLUSTER_SLOTS, to_set
 from ansible_collections.shardwise.redis.plugins.module_utils.topology import check_meets, gather, parse_info
 
-# The allowed range of each numeric option of redis_cluster_reshard: the one home of these limits. The module
-# checks its parameters with option_problems(); the cluster role checks its redis_* variables (VARIABLES) with
-# the same function through the reshard_input_problems filter, before a runbook takes its lock.
-LIMITS = dict(atomic_slot_keys=(0, 10000000), batch_bytes=(1024, 1073741824), parallel=(1, 64),
-              max_keys_per_second=(0, 100000000), batch_size=(1, 10000), slots_per_round=(1, 16384),
-              pause_ms=(0, 60000), migrate_timeout=(100, 600000), wait_timeout=(1, 3600), replicas=(0, 5),
-              max_memory_percent=(0.001, 100), threshold=(0, 100))
-VARIABLES = dict(redis_reshard_atomic_slot_keys="atomic_slot_keys", redis_reshard_batch_bytes="batch_bytes",
-                 redis_reshard_parallel="parallel", redis_reshard_max_keys_per_second="max_keys_per_second",
-                 redis_reshard_batch_size="batch_size", redis_reshard_slots_per_round="slots_per_round",
-                 redis_reshard_pause_ms="pause_ms", redis_cluster_wait_timeout_seconds="wait_timeout",
-                 redis_cluster_replicas="replicas", redis_reshard_max_memory_percent="max_memory_percent",
-                 redis_reshard_threshold="threshold")
-
-
-def option_problems(values, names=None):
-    """One line per value outside its LIMITS range (or not a number). values: {option: value}; names: how to
-    call each option in the message (a role variable), default the option itself."""
-    problems = []
-    for option, value in sorted(values.items()):
-        low, high = LIMITS[option]
-        name = (names or {}).get(option, option)
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            problems.append("%s is %r: it must be a number between %s and %s" % (name, value, low, high))
-            continue
-        if isinstance(value, bool) or not low <= number <= high:
-            problems.append("%s is %s: it must be between %s and %s" % (name, value, low, high))
-    return problems
-
 
 # ---------------------------------------------------------------- planning
 

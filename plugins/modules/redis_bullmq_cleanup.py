@@ -127,6 +127,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.shardwise.redis.plugins.module_utils.bullmq_cleanup import RULES, cleanup
 from ansible_collections.shardwise.redis.plugins.module_utils.cli import (
     RedisCliError, WaitTimeout, Waiter, connection_argument_spec, make_cli, node_argument_spec)
+from ansible_collections.shardwise.redis.plugins.module_utils.limits import option_problems
 from ansible_collections.shardwise.redis.plugins.module_utils.topology import gather
 
 
@@ -139,13 +140,7 @@ def main():
                 batch_size=dict(type="int", default=100), pause_ms=dict(type="int", default=20))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
-    problems = []
-    if not 0 < p["threshold"] <= 100:
-        problems.append("threshold must be a percentage in (0, 100], got %s" % p["threshold"])
-    if p["completed_max_age_hours"] < 0 or p["failed_max_age_days"] < 0 or p["events_maxlen"] < 0:
-        problems.append("completed_max_age_hours, failed_max_age_days and events_maxlen must be >= 0")
-    if not 1 <= p["batch_size"] <= 1000 or not 0 <= p["pause_ms"] <= 10000:
-        problems.append("batch_size must be 1..1000 and pause_ms 0..10000")
+    problems = option_problems("redis_bullmq_cleanup", p)
     overrides = {}
     for queue, rules in p["queues"].items():
         if not isinstance(rules, dict) or set(rules) - set(RULES):

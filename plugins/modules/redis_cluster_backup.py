@@ -88,6 +88,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.shardwise.redis.plugins.module_utils.backup import snapshot
 from ansible_collections.shardwise.redis.plugins.module_utils.cli import (
     Stopped, Waiter, connection_argument_spec, make_cli, node_argument_spec)
+from ansible_collections.shardwise.redis.plugins.module_utils.limits import option_problems
 
 
 def main():
@@ -96,8 +97,9 @@ def main():
                 wait_timeout=dict(type="int", default=3600))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
-    if p["wait_timeout"] < 1:
-        module.fail_json(msg="wait_timeout must be at least 1 (s)")
+    problems = option_problems("redis_cluster_backup", p)
+    if problems:
+        module.fail_json(msg="; ".join(problems))
     try:
         result = snapshot(make_cli(module), p["nodes"], Waiter(p["wait_timeout"], interval=1.0), prefer=p["prefer"],
                           check_mode=module.check_mode, clock=time.time)

@@ -110,6 +110,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.shardwise.redis.plugins.module_utils.cli import (
     Stopped, Waiter, connection_argument_spec, make_cli, node_argument_spec)
 from ansible_collections.shardwise.redis.plugins.module_utils.handover import rejoin, release
+from ansible_collections.shardwise.redis.plugins.module_utils.limits import option_problems
 
 
 def main():
@@ -119,8 +120,9 @@ def main():
                 wait_timeout=dict(type="int", default=120))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
-    if p["wait_timeout"] < 1:
-        module.fail_json(msg="wait_timeout must be at least 1 (s)")
+    problems = option_problems("redis_cluster_handover", p)
+    if problems:
+        module.fail_json(msg="; ".join(problems))
     names = [n["name"] for n in p["nodes"]]
     if p["node"] not in names:
         module.fail_json(msg="node %s is not in nodes (%s): name the node by its inventory name" % (p["node"], ", ".join(names)))

@@ -170,6 +170,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.shardwise.redis.plugins.module_utils.bullmq import queue_name_problems, queue_report
 from ansible_collections.shardwise.redis.plugins.module_utils.cli import (
     RedisCliError, connection_argument_spec, make_cli, node_argument_spec)
+from ansible_collections.shardwise.redis.plugins.module_utils.limits import option_problems
 from ansible_collections.shardwise.redis.plugins.module_utils.placement import PlacementError
 from ansible_collections.shardwise.redis.plugins.module_utils.queue_placement import plan_on_topology
 from ansible_collections.shardwise.redis.plugins.module_utils.topology import gather, health_problems, spare_nodes
@@ -183,9 +184,10 @@ def main():
                 allow_zone_majority=dict(type="bool", default=False), memory_samples=dict(type="int", default=10))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
-    bad = queue_name_problems(p["bullmq_prefix"], p["bullmq_queues"]) if p["bullmq_queues"] else []
-    if bad or not 0 <= p["memory_samples"] <= 1000:
-        module.fail_json(msg="; ".join(bad or ["memory_samples is %s: it must be between 0 and 1000" % p["memory_samples"]]))
+    bad = (queue_name_problems(p["bullmq_prefix"], p["bullmq_queues"]) if p["bullmq_queues"] else []) \
+        + option_problems("redis_cluster_info", p)
+    if bad:
+        module.fail_json(msg="; ".join(bad))
     cli = make_cli(module)
     topology = gather(cli, p["nodes"])
     summary = topology.summary()

@@ -134,6 +134,7 @@ problems:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.shardwise.redis.plugins.module_utils.cli import (
     Stopped, Waiter, connection_argument_spec, make_cli, node_argument_spec)
+from ansible_collections.shardwise.redis.plugins.module_utils.limits import option_problems
 from ansible_collections.shardwise.redis.plugins.module_utils.recovery import failover_window, recover
 
 
@@ -146,8 +147,9 @@ def main():
                 wait_timeout=dict(type="int", default=180), allow_zone_majority=dict(type="bool", default=False))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
-    if p["node_timeout"] < 100 or (p["failover_window"] is not None and p["failover_window"] < 0):
-        module.fail_json(msg="node_timeout must be at least 100 (ms) and failover_window at least 0 (s)")
+    problems = option_problems("redis_cluster_recover", p)
+    if problems:
+        module.fail_json(msg="; ".join(problems))
     window = failover_window(p["node_timeout"]) if p["failover_window"] is None else p["failover_window"]
     try:
         result = recover(make_cli(module), p["nodes"], Waiter(p["wait_timeout"]), window,

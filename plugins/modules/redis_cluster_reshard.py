@@ -245,7 +245,8 @@ after:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.shardwise.redis.plugins.module_utils.cli import (
     Stopped, Waiter, connection_argument_spec, make_cli, node_argument_spec)
-from ansible_collections.shardwise.redis.plugins.module_utils.reshard import LIMITS, option_problems, run
+from ansible_collections.shardwise.redis.plugins.module_utils.limits import OPTIONS, option_problems
+from ansible_collections.shardwise.redis.plugins.module_utils.reshard import run
 from ansible_collections.shardwise.redis.plugins.module_utils.slots import parse as parse_slots
 
 
@@ -269,7 +270,7 @@ def main():
                            required_if=[("mode", "remove", ("remove",)), ("mode", "move", ("slots", "target")),
                                         ("mode", "queues", ("bullmq_queues",))])
     p = module.params
-    problems = option_problems(dict((name, p[name]) for name in LIMITS))
+    problems = option_problems("redis_cluster_reshard", dict((name, p[name]) for name in OPTIONS["redis_cluster_reshard"]))
     if problems:
         module.fail_json(msg="; ".join(problems))
     try:

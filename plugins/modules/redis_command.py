@@ -24,6 +24,8 @@ description:
     user with C(ACL SETUSER) (and C(ACL DELUSER) for users the file no longer has), never C(ACL LOAD), which in
     Redis 7.2 closes every connection of every ACL user, changed or not. Every line is first checked on a scratch
     user that stays off, so a rule Redis refuses changes nothing.
+  - With O(acl_rules), the text of an ACL file is only checked that way (each line on the scratch user), before
+    the file is written; a rule Redis refuses fails the task, naming the user, and no user changes.
 extends_documentation_fragment:
   - shardwise.redis.connection
   - shardwise.redis.attributes
@@ -42,7 +44,7 @@ options:
       - The command and its arguments, one list element each (no shell quoting). Arguments are visible
         in the remote process list like any command line, so they must not carry a secret; a command
         containing O(login_password) is refused.
-      - Exactly one of O(command) and O(acl_file).
+      - Exactly one of O(command), O(acl_file) and O(acl_rules).
     type: list
     elements: str
   acl_file:
@@ -50,6 +52,12 @@ options:
       - Path of the ACL file on the node (the C(aclfile) Redis reads at start) to apply at runtime instead of a
         command. The reply RV(stdout) is C(OK); the task is changed when any user changed.
     type: path
+    version_added: 0.3.0
+  acl_rules:
+    description:
+      - The text of an ACL file to have the node check, line by line on a scratch user that stays off, without
+        applying it (the server role runs this before it writes the file). Not sent in check mode.
+    type: str
     version_added: 0.3.0
   secret:
     description:
@@ -102,8 +110,8 @@ authenticated_with:
   returned: when the command was sent
   type: str
 users:
-  description: With O(acl_file), the users of the file, in its order.
-  returned: with O(acl_file)
+  description: With O(acl_file) or O(acl_rules), the users of the file, in its order.
+  returned: with O(acl_file) or O(acl_rules)
   type: list
   elements: str
 deleted:
@@ -114,7 +122,7 @@ deleted:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.shardwise.redis.plugins.module_utils.acl import AclFileError, apply_acl_file, parse_acl_file
+from ansible_collections.shardwise.redis.plugins.module_utils.acl import AclFileError, apply_acl_file, check_acl_rules, parse_acl_file
 from ansible_collections.shardwise.redis.plugins.module_utils.cli import (
     RedisCliError, connection_argument_spec, make_cli, read_only)
 
@@ -122,13 +130,17 @@ from ansible_collections.shardwise.redis.plugins.module_utils.cli import (
 def main():
     spec = connection_argument_spec()
     spec.update(host=dict(type="str", default="127.0.0.1"), port=dict(type="int", default=6379),
-                command=dict(type="list", elements="str"), acl_file=dict(type="path"),
+                command=dict(type="list", elements="str"), acl_file=dict(type="path"), acl_rules=dict(type="str", no_log=True),
                 secret=dict(type="str", no_log=True), login_password_previous=dict(type="str", no_log=True))
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True, required_one_of=[("command", "acl_file")],
-                           mutually_exclusive=[("command", "acl_file"), ("acl_file", "secret")])
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
+                           required_one_of=[("command", "acl_file", "acl_rules")],
+                           mutually_exclusive=[("command", "acl_file", "acl_rules"), ("acl_file", "secret"),
+                                               ("acl_rules", "secret")])
     p = module.params
     if p["acl_file"]:
         apply_file(module)
+    if p["acl_rules"] is not None:
+        check_rules(module)
     if not p["command"] or not all(p["command"]):
         module.fail_json(msg="command must be a non-empty list of non-empty words, e.g. [INFO, replication]")
     secrets = [x for x in (p["login_password"], p["login_password_previous"], p["secret"]) if x]
@@ -158,6 +170,23 @@ def apply_file(module):
     except AclFileError as exc:
         module.fail_json(msg=str(exc), sent=True)
     module.exit_json(sent=True, stdout="OK", stdout_lines=["OK"], authenticated_with=used, **result)
+
+
+def check_rules(module):
+    """acl_rules: the node judges each line on the scratch user; nothing else changes."""
+    p = module.params
+    try:
+        users = parse_acl_file(p["acl_rules"])
+    except AclFileError as exc:
+        module.fail_json(msg=str(exc), sent=False)
+    if module.check_mode:
+        module.exit_json(changed=False, sent=False, users=[name for name, _rules in users])
+    try:
+        _unused, used = with_previous_password(module, lambda cli: check_acl_rules(cli, p["host"], p["port"], users))
+    except AclFileError as exc:
+        module.fail_json(msg=str(exc), sent=True)
+    module.exit_json(changed=False, sent=True, stdout="OK", stdout_lines=["OK"], authenticated_with=used,
+                     users=[name for name, _rules in users])
 
 
 def with_previous_password(module, action):

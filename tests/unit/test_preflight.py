@@ -3,6 +3,7 @@
 Runs the real playbook in check mode against six inventory hosts that all point at this machine
 over the local connection (facts are read, nothing is written even if preflight let it through).
 """
+import json
 import os
 import subprocess
 import sys
@@ -34,11 +35,12 @@ def inventory(tmp_path, zones=("a", "a", "b", "b", "c", "c"), address="127.0.0.%
     return str(path)
 
 
-def run(inv):
+def run(inv, playbook="site.yml", extra=None):
+    """The playbook in check mode on the inventory, with extra variables (-e JSON): (rc, output)."""
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
     proc = subprocess.run(
         [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inv, "--check",
-         os.path.join(ROOT, "playbooks", "site.yml")],
+         os.path.join(ROOT, "playbooks", playbook)] + (["-e", json.dumps(extra)] if extra else []),
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     return proc.returncode, proc.stdout + proc.stderr
 
@@ -67,8 +69,10 @@ def run(inv):
      "a Redis 7.4 archive: this collection runs Redis 7.2 only"),
     ("other series apt", ("a", "a", "b", "b", "c", "c"), {"redis_install_method": "repository", "redis_apt_version": "6:7.4.1-1"},
      "redis_apt_version is '6:7.4.1-1': leave it empty"),
-    ("wrong type", ("a", "a", "b", "b", "c", "c"), {"redis_maxclients": "lots"},
-     "argument 'redis_maxclients' is of type str"),
+    ("wrong type", ("a", "a", "b", "b", "c", "c"), {"redis_acl_extra_users": "auditor"},
+     "Elements value for option 'redis_acl_extra_users' is of type str"),
+    ("not a number", ("a", "a", "b", "b", "c", "c"), {"redis_maxclients": "lots"},
+     "redis_maxclients must be a whole number in [1, 10000000], got 'lots'"),
     ("wrong choice", ("a", "a", "b", "b", "c", "c"), {"redis_metrics_exporter_install_method": "docker"},
      "redis_metrics_exporter_install_method"),
     ("eviction", ("a", "a", "b", "b", "c", "c"), {"redis_maxmemory_policy": "allkeys-lru"},
@@ -107,6 +111,83 @@ def test_preflight_refuses_bad_input(tmp_path, case, zones, overrides, message):
     # The refused password itself is never printed.
     for secret in ("'short'", "has \"quotes\"", "CHANGE-ME-admin", GOOD["worker"]):
         assert secret not in out
+
+
+# Issue 31: ranges, ports, timings, folders and names, from one table (plugins/module_utils/limits.py) and the
+# relations (plugins/filter/inputs.py), and redis.conf directive names: each refused by a preflight of site.yml.
+WHOLE_INPUT = {
+    "data dir is /": (
+        {"redis_data_dir": "/"},
+        "redis_data_dir is /, a directory of the operating system: the roles would chown it"),
+    "relative data dir": (
+        {"redis_data_dir": "data"},
+        "redis_data_dir must be an absolute path, got 'data'"),
+    "conf dir is /etc": (
+        {"redis_conf_dir": "/etc"},
+        "redis_conf_dir is /etc, a directory of the operating system"),
+    "log dir inside data dir": (
+        {"redis_log_dir": "/var/lib/redis/log"},
+        "redis_log_dir (/var/lib/redis/log) is inside redis_data_dir (/var/lib/redis)"),
+    "unknown directive": (
+        {"redis_config_extra": {"no-such-directive": "yes"}},
+        "redis_config_extra: no-such-directive is not a redis.conf directive of Redis 7.2"),
+    "exporter port": (
+        {"redis_port": 9121},
+        "the exporter's port (redis_metrics_exporter_listen_address) is 9121, which is also redis_port"),
+    "node timeout": (
+        {"redis_node_timeout_ms": 50},
+        "redis_node_timeout_ms must be a whole number in [2000, 20000], got 50"),
+    "certificate days": (
+        {"redis_tls_cert_days": 0},
+        "redis_tls_cert_days must be a whole number in [1, 3650], got 0"),
+    "renewal after expiry": (
+        {"redis_tls_renew_days": 900},
+        "redis_tls_renew_days (900) must be below redis_tls_cert_days (825)"),
+    "queue twice": (
+        {"redis_bullmq_queues": ["{critical}", "{critical}"]},
+        "redis_bullmq_queues lists {critical} more than once"),
+    "queue brace": (
+        {"redis_bullmq_queues": ["critical}"]},
+        "redis_bullmq_queues: queue 'critical}': an empty, unbalanced or second hash tag"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(WHOLE_INPUT))
+def test_preflight_refuses_what_the_table_and_relations_refuse(tmp_path, case):
+    extra, message = WHOLE_INPUT[case]
+    rc, out = run(inventory(tmp_path, **extra))
+    assert rc != 0, out[-2000:]
+    assert message in " ".join(out.split()), out[-3000:]
+    assert "shardwise.redis.kernel : Set Redis sysctls" not in out
+
+
+@pytest.mark.parametrize("playbook, extra, messages", [
+    ("memory_emergency.yml", {"redis_memory_threshold_percent": 150, "redis_memory_batch_size": 100000000},
+     ["redis_memory_threshold_percent must be a number in (0, 100], got 150",
+      "redis_memory_batch_size must be a whole number in [1, 1000], got 100000000"]),
+    ("failover_recovery.yml", {"redis_failover_window_seconds": -1, "redis_failover_takeover_nodes": ["n1", "n9"]},
+     ["redis_failover_window_seconds must be a whole number in [0, 3600], got -1",
+      "redis_failover_takeover_nodes names n9, which are not in the cluster group"]),
+    ("queue_placement.yml", {"redis_bullmq_queues": ["{critical}"], "redis_bullmq_queue_placement": {"nope": "n1",
+                                                                                                     "{critical}": "n9"}},
+     ["redis_bullmq_queue_placement names nope, which are not in redis_bullmq_queues",
+      "redis_bullmq_queue_placement names n9: use an inventory hostname"]),
+    ("add_shard.yml", {"redis_reshard_batch_size": 0, "redis_reshard_parallel": 65},
+     ["redis_reshard_batch_size must be a whole number in [1, 10000], got 0",
+      "redis_reshard_parallel must be a whole number in [1, 64], got 65"]),
+    ("backup.yml", {"redis_backup_keep": 0, "redis_backup_dir": "backups", "redis_backup_stage_dir": "/var/tmp"},
+     ["redis_backup_keep must be a whole number in [1, 10000], got 0", "redis_backup_dir must be an absolute path",
+      "redis_backup_stage_dir is /var/tmp, a directory of the operating system: the roles would delete it"]),
+])
+def test_runbook_refuses_bad_input_before_its_lock(tmp_path, playbook, extra, messages):
+    """Every runbook checks the whole of its variables (the skeleton's first step), naming each, before it talks to
+    a node or takes its lock."""
+    rc, out = run(inventory(tmp_path), playbook, extra)
+    said = " ".join(out.split())
+    assert rc != 0, out[-2000:]
+    for message in messages:
+        assert message in said, out[-3000:]
+    assert "Take the runbook lock" not in out and "Find the hosts that do not answer" not in out
 
 
 def test_accepted_risks_pass_preflight(tmp_path):

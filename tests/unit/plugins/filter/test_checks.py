@@ -5,7 +5,6 @@ import re
 import pytest
 
 from ansible_collections.shardwise.redis.plugins.filter.checks import (
-    reshard_input_problems,
     OWNED_DIRECTIVES, acl_password_count, acl_password_problems, acl_rotation_problems, cluster_input_problems,
     previous_password_problems, config_extra_problems, runbook_timer_problems, series_problems,
     server_input_problems)
@@ -67,12 +66,6 @@ def test_good_server_inputs_pass():
 def test_each_bad_server_input_is_named():
     cases = [
         (dict(redis_maxmemory_policy="allkeys-lru"), "redis_maxmemory_policy is allkeys-lru: BullMQ needs noeviction"),
-        (dict(redis_port=60000), "redis_port is 60000: it must be 1-55535"),
-        (dict(redis_port=0), "redis_port is 0"),
-        (dict(redis_node_timeout_ms=0), "redis_node_timeout_ms is 0: it must be a number above 0"),
-        (dict(redis_restart_wait_seconds=-5), "redis_restart_wait_seconds is -5"),
-        (dict(redis_stop_timeout_seconds="soon"), "redis_stop_timeout_seconds is soon"),
-        (dict(redis_node_ping_interval_ms=-1), "redis_node_ping_interval_ms is -1: it must be 0 or more"),
         (dict(redis_bullmq_prefix=""), "redis_bullmq_prefix is ''"),
         (dict(redis_bullmq_prefix="*"), "redis_bullmq_prefix is '*'"),
         (dict(redis_bullmq_prefix="bull{x}"), "braces"),
@@ -93,6 +86,10 @@ def test_each_bad_server_input_is_named():
         (dict(redis_config_extra={"appendfsync": "always"}), "redis_config_extra: appendfsync is set by the collection"),
         (dict(redis_config_extra={"include": "/tmp/x.conf"}), "redis_config_extra: include is set by the collection"),
         (dict(redis_config_extra={"Bad Name": 1}), "redis_config_extra: 'Bad Name' is not a redis.conf directive"),
+        (dict(redis_config_extra={"no-such-directive": "yes"}),
+         "redis_config_extra: no-such-directive is not a redis.conf directive of Redis 7.2 (Redis would refuse to start)"),
+        (dict(redis_config_extra={"loadmodule": "/opt/redis/lib/rejson.so"}),
+         "redis_config_extra: loadmodule is not a redis.conf directive of Redis 7.2"),
         (dict(redis_config_extra={"lfu-log-factor": {"a": 1}}), "redis_config_extra: lfu-log-factor has the value"),
         (dict(redis_config_extra="notify-keyspace-events Ex"), "redis_config_extra is 'notify-keyspace-events Ex'"),
         (dict(announce_address="10.9.9.9", announce_from="ansible_host '10.9.9.9'", host_addresses=["10.0.1.11"]),
@@ -197,21 +194,20 @@ def test_only_the_7_2_series_is_accepted(inputs, problem):
     assert (found == []) if problem is None else (len(found) == 1 and problem in found[0])
 
 
-@pytest.mark.parametrize("timers, inventory, keep, problem", [
+@pytest.mark.parametrize("timers, inventory, problem", [
     ([{"runbook": "failover_recovery", "on_calendar": "*:0/5"}, {"runbook": "memory_emergency", "on_calendar": "hourly"}],
-     "/etc/inv", 10, None),
-    ([], "/etc/inv", 1, None),
-    ([{"runbook": "add_shard", "on_calendar": "daily"}], "/etc/inv", 10, "redis_runbook_timers[0].runbook is 'add_shard'"),
+     "/etc/inv", None),
+    ([], "/etc/inv", None),
+    ([{"runbook": "add_shard", "on_calendar": "daily"}], "/etc/inv", "redis_runbook_timers[0].runbook is 'add_shard'"),
     ([{"runbook": "failover_recovery", "on_calendar": "daily"}, {"runbook": "failover_recovery", "on_calendar": "hourly"}],
-     "/etc/inv", 10, "failover_recovery is listed twice"),
-    ([{"runbook": "failover_recovery", "on_calendar": ""}], "/etc/inv", 10, "on_calendar is ''"),
-    ([{"runbook": "failover_recovery", "when": "daily"}], "/etc/inv", 10, "each entry is {runbook"),
-    ("failover_recovery", "/etc/inv", 10, "must be a list"),
-    ([], "", 10, "redis_runbook_timer_inventory is empty"),
-    ([], "/etc/inv", 0, "redis_runbook_timer_keep_reports is 0"),
+     "/etc/inv", "failover_recovery is listed twice"),
+    ([{"runbook": "failover_recovery", "on_calendar": ""}], "/etc/inv", "on_calendar is ''"),
+    ([{"runbook": "failover_recovery", "when": "daily"}], "/etc/inv", "each entry is {runbook"),
+    ("failover_recovery", "/etc/inv", "must be a list"),
+    ([], "", "redis_runbook_timer_inventory is empty"),
 ])
-def test_runbook_timer_inputs(timers, inventory, keep, problem):
-    found = runbook_timer_problems(timers, inventory, keep)
+def test_runbook_timer_inputs(timers, inventory, problem):
+    found = runbook_timer_problems(timers, inventory)
     assert (found == []) if problem is None else (len(found) == 1 and problem in found[0]), found
 
 
@@ -249,15 +245,3 @@ def test_a_rotation_is_checked_against_the_hashes_each_node_holds():
     assert acl_rotation_problems(overlap[:2], current, {"worker": old}) == ["worker", "api"]
     assert acl_password_count("worker", {"worker": old}) == "worker (2 passwords)"
     assert acl_password_count("api", {"worker": old}) == "api (1 password)"
-
-
-def test_reshard_inputs_checked_against_the_module_limits():
-    """The runbooks' numbers are refused, naming the variable, by the same limits the reshard module applies."""
-    good = dict(redis_reshard_batch_size=1000, redis_reshard_threshold=2.0, redis_reshard_max_memory_percent=80.0,
-                redis_cluster_wait_timeout_seconds=180, redis_bullmq_prefix="bull")
-    assert reshard_input_problems(good) == []
-    bad = reshard_input_problems(dict(good, redis_reshard_batch_size=0, redis_reshard_parallel="many",
-                                      redis_reshard_max_memory_percent=150.0))
-    assert bad == ["redis_reshard_batch_size is 0: it must be between 1 and 10000",
-                   "redis_reshard_max_memory_percent is 150.0: it must be between 0.001 and 100",
-                   "redis_reshard_parallel is 'many': it must be a number between 1 and 64"]

@@ -53,7 +53,9 @@ def test_where_names_the_primary_its_zone_and_replicas():
 
 @pytest.mark.parametrize("prefix, queues, message", [
     ("bull", ["tasks:critical"], "BullMQ refuses ':' in queue names"),
-    ("bull", ["{}x"], "an empty or unbalanced hash tag"),
+    ("bull", ["{}x"], "an empty, unbalanced or second hash tag"),
+    ("bull", ["a}b{c"], "an empty, unbalanced or second hash tag"),
+    ("bull", ["jobs *"], "spaces and glob characters"),
     ("bull:", ["a"], "must be a non-empty string that does not end with ':'"),
     ("bull:{all}", ["a", "b"], "every queue under it lands in one slot"),
 ])

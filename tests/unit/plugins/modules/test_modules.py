@@ -297,7 +297,7 @@ def test_reshard_refuses_to_move_a_big_bullmq_slot_in_pieces():
 def test_reshard_refuses_bad_parameters_before_touching_a_node():
     from ansible_collections.shardwise.redis.plugins.modules import redis_cluster_reshard
     result, calls = run_module(redis_cluster_reshard, dict(nodes=NODES, batch_size=0), spare_answer)
-    assert result["failed"] and "batch_size is 0: it must be between 1 and 10000" in result["msg"] and not calls
+    assert result["failed"] and "batch_size must be a whole number in [1, 10000], got 0" in result["msg"] and not calls
     result, calls = run_module(redis_cluster_reshard, dict(nodes=NODES, mode="remove", remove=["redis-a1"]),
                                spare_answer)
     assert result["failed"] and "its replicas redis-b2 are not being removed" in result["msg"]
@@ -315,7 +315,7 @@ def test_cleanup_refuses_bad_parameters_before_touching_a_node():
     result, calls = run_module(redis_bullmq_cleanup, dict(nodes=NODES, threshold=0, queues={"q": {"maxage": 1}}),
                                spare_answer)
     assert result["failed"] and not calls
-    assert "threshold must be a percentage" in result["msg"] and "queues.q may only set" in result["msg"]
+    assert "threshold must be a number in (0, 100], got 0" in result["msg"] and "queues.q may only set" in result["msg"]
 
 
 def test_info_lists_spare_nodes_and_allows_them_when_asked():
@@ -342,6 +342,6 @@ def test_handover_refuses_a_bad_wait_and_an_unknown_node_before_touching_a_node(
     from ansible_collections.shardwise.redis.plugins.modules import redis_cluster_handover
 
     result, calls = run_module(redis_cluster_handover, dict(nodes=NODES, node="redis-a1", wait_timeout=0), healthy_answer)
-    assert result["failed"] and "wait_timeout must be at least 1" in result["msg"] and calls == []
+    assert result["failed"] and "wait_timeout must be a whole number in [1, 86400], got 0" in result["msg"] and calls == []
     result, calls = run_module(redis_cluster_handover, dict(nodes=NODES, node="redis-x9"), healthy_answer)
     assert result["failed"] and "node redis-x9 is not in nodes (redis-a1, " in result["msg"] and calls == []

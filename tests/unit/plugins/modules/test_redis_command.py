@@ -171,3 +171,27 @@ def test_acl_file_logs_in_with_the_previous_admin_password_when_the_node_holds_t
 def test_acl_file_and_command_are_exclusive():
     result, calls = run_module(redis_command, dict(acl_file="/etc/redis/users.acl", command=["PING"]), answer)
     assert result["failed"] and "mutually exclusive" in result["msg"] and calls == []
+
+
+def run_acl_rules(monkeypatch, text, users, check_mode=False):
+    monkeypatch.setattr(cli, "NATIVE_PIPE", False)
+    seen = []
+    node = acl_node(users)
+    return run_module(redis_command, dict(acl_rules=text, host="10.0.0.5"), lambda argv: node(argv, seen[-1]),
+                      check_mode=check_mode, env_log=seen)
+
+
+def test_acl_rules_are_checked_on_the_scratch_user_only(monkeypatch):
+    """Before the ACL file is written: each line judged by the node on a scratch user, no real user touched."""
+    users = {"default": ["off"], "worker": ["on", "#aa"]}
+    result, calls = run_acl_rules(monkeypatch, "user default off\nuser worker on #bb ~bull:* +@all\n", users)
+    assert not result["failed"] and not result["changed"] and result["users"] == ["default", "worker"]
+    assert users == {"default": ["off"], "worker": ["on", "#aa"]}  # the scratch user came and went
+    assert all(command_of(argv)[2] == "shardwise-acl-check" for argv, _env in calls if command_of(argv)[:2] == ["ACL", "SETUSER"])
+    result, _calls = run_acl_rules(monkeypatch, "user default off\nuser worker on bogus\n", users)
+    assert result["failed"] and "worker: ERR Error in ACL SETUSER modifier 'bogus'" in result["msg"]
+    assert users == {"default": ["off"], "worker": ["on", "#aa"]}
+    result, calls = run_acl_rules(monkeypatch, "user worker on\n", users)
+    assert result["failed"] and "no 'user default' line" in result["msg"] and calls == []
+    result, calls = run_acl_rules(monkeypatch, "user default off\n", users, check_mode=True)
+    assert not result["failed"] and not result["sent"] and calls == []
