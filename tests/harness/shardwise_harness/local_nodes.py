@@ -37,16 +37,22 @@ class Plain(resp.Connection):
         assert self.pipeline([["AUTH", user, password]])[0] == "OK"
 
 
-def start(work, password, extra=()):
-    """Unpack the archive in `work`, start nodes a (slots 0-8191) and b (8192-16383) with user admin
-    (`password`, every command) and wait for cluster_state:ok. Returns ({name: port}, [processes]); the
-    caller kills the processes. Raises RuntimeError without an archive."""
+def server_binary(work):
+    """Unpack the archive of `make archive` in `work`; the path of its redis-server 7.2. Raises RuntimeError
+    without an archive."""
     archives = glob.glob(os.path.join(TOP, ".cache", "redis-7.2.*-linux-x86_64.tar.gz"))
     if not archives:
         raise RuntimeError("no Redis 7.2 archive in .cache: run `make archive` (make unit does)")
     with tarfile.open(archives[0]) as tar:
         tar.extractall(work)
-    server = glob.glob(os.path.join(work, "*", "bin", "redis-server"))[0]
+    return glob.glob(os.path.join(work, "*", "bin", "redis-server"))[0]
+
+
+def start(work, password, extra=()):
+    """Unpack the archive in `work`, start nodes a (slots 0-8191) and b (8192-16383) with user admin
+    (`password`, every command) and wait for cluster_state:ok. Returns ({name: port}, [processes]); the
+    caller kills the processes. Raises RuntimeError without an archive."""
+    server = server_binary(work)
     ports, procs = {}, []
     for name in ("a", "b"):
         ports[name] = free_port()
