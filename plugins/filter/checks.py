@@ -264,7 +264,8 @@ def _tls_problems(v):
 
 # redis.conf directives the server role writes itself (each from its redis_* variable), and those that would
 # undo what it guarantees: include (anything), rename-command (the runbooks' commands), user (ACL users live
-# in the aclfile), enable-*-command and enable-protected-configs (closed on purpose).
+# in the aclfile), loadmodule (the collection runs the BSD core only), enable-*-command and enable-protected-configs
+# (closed on purpose).
 OWNED_DIRECTIVES = frozenset("""
 aclfile active-defrag-cycle-max active-defrag-cycle-min active-defrag-ignore-bytes active-defrag-threshold-lower
 active-defrag-threshold-upper activedefrag always-show-logo aof-load-truncated aof-timestamp-enabled
@@ -285,7 +286,7 @@ tls-session-caching zset-max-listpack-entries zset-max-listpack-value
 cluster-announce-port cluster-announce-tls-port cluster-announce-bus-port cluster-port replica-announce-port
 tls-ca-cert-dir tls-client-cert-file tls-client-key-file tls-key-file-pass tls-client-key-file-pass
 tls-dh-params-file unixsocket unixsocketperm requirepass masterauth replicaof slaveof
-include rename-command user enable-debug-command enable-module-command enable-protected-configs
+include rename-command user loadmodule enable-debug-command enable-module-command enable-protected-configs
 """.split())
 DIRECTIVE = re.compile(r"^[a-z][a-z0-9_-]*$")
 # Every directive Redis 7.2 reads from redis.conf (CONFIG GET * of redis-server 7.2.4, aliases included; the file-only

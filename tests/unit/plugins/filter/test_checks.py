@@ -89,7 +89,7 @@ def test_each_bad_server_input_is_named():
         (dict(redis_config_extra={"no-such-directive": "yes"}),
          "redis_config_extra: no-such-directive is not a redis.conf directive of Redis 7.2 (Redis would refuse to start)"),
         (dict(redis_config_extra={"loadmodule": "/opt/redis/lib/rejson.so"}),
-         "redis_config_extra: loadmodule is not a redis.conf directive of Redis 7.2"),
+         "redis_config_extra: loadmodule is set by the collection"),
         (dict(redis_config_extra={"lfu-log-factor": {"a": 1}}), "redis_config_extra: lfu-log-factor has the value"),
         (dict(redis_config_extra="notify-keyspace-events Ex"), "redis_config_extra is 'notify-keyspace-events Ex'"),
         (dict(announce_address="10.9.9.9", announce_from="ansible_host '10.9.9.9'", host_addresses=["10.0.1.11"]),
