@@ -23,12 +23,17 @@ UNDEFINED = "__shardwise_undefined__"
 # delete (the backup stage), and folders on the controller they create and write (backups, reports, the PKI).
 HOST_DIRS = ("redis_data_dir", "redis_conf_dir", "redis_log_dir", "redis_install_root", "redis_backup_stage_dir")
 CONTROLLER_DIRS = ("redis_backup_dir", "redis_runbook_report_dir", "redis_tls_pki_dir")
+# Paths the roles write into or at but do not own: absolute and normalised, and not a folder of the system.
+OTHER_PATHS = ("redis_link_dir", "redis_reshard_progress_path")
+# Folders another role of the collection owns on the hosts.
+OWNED_ELSEWHERE = {"/etc/redis-exporter": "the exporter role's folder"}
 # Directories of the operating system: a role that chowns or deletes one breaks the host.
 SYSTEM_DIRS = frozenset("""
 / /bin /boot /dev /etc /home /lib /lib32 /lib64 /libx32 /media /mnt /opt /proc /root /run /sbin /srv /sys /tmp /usr
 /var /usr/bin /usr/lib /usr/lib64 /usr/libexec /usr/local /usr/local/bin /usr/local/lib /usr/local/sbin /usr/sbin
 /usr/share /usr/src /usr/include /var/backups /var/cache /var/lib /var/local /var/lock /var/log /var/mail /var/opt
 /var/run /var/spool /var/tmp /etc/ssl /etc/systemd /etc/security /etc/sysctl.d /etc/default /etc/apt /etc/yum.repos.d
+/etc/nftables.d /etc/logrotate.d /etc/systemd/system /etc/security/limits.d
 """.split())
 VIRTUAL_TREES = ("/proc", "/sys", "/dev", "/run")
 OTHER = ("redis_metrics_exporter_listen_address", "redis_bullmq_queues", "redis_bullmq_prefix",
@@ -37,7 +42,7 @@ OTHER = ("redis_metrics_exporter_listen_address", "redis_bullmq_queues", "redis_
 
 def input_names(_unused=None):
     """The variables input_problems reads (for the vars lookup that gathers their values)."""
-    return limited_names() + list(HOST_DIRS + CONTROLLER_DIRS + OTHER)
+    return limited_names() + list(HOST_DIRS + CONTROLLER_DIRS + OTHER_PATHS + OTHER)
 
 
 def _int(value):
@@ -119,9 +124,10 @@ def timing_problems(v):
 
 def path_problems(v):
     """The folders the roles create, chown or delete: absolute, normalised, not a system directory (nor under
-    /proc, /sys, /dev, /run), and on the hosts none equal to or inside another."""
+    /proc, /sys, /dev, /run), and on the hosts none equal to or inside another or another role's folder. The link
+    folder and the progress file: absolute and normalised (the file not a system path either)."""
     problems, seen = [], []
-    for name in HOST_DIRS + CONTROLLER_DIRS:
+    for name in HOST_DIRS + CONTROLLER_DIRS + OTHER_PATHS:
         if name not in v or v[name] in (None, ""):
             continue
         path = v[name]
@@ -134,12 +140,18 @@ def path_problems(v):
         if path != normal:
             problems.append("%s is %r: write it normalised, as %s (no '..', '.', '//' or trailing '/')" % (name, path, normal))
             continue
+        if name == "redis_link_dir":
+            continue  # links go into a folder of the system (/usr/local/bin) on purpose
         if path in SYSTEM_DIRS or any(path == tree or path.startswith(tree + "/") for tree in VIRTUAL_TREES):
-            problems.append("%s is %s, a directory of the operating system: the roles would %s it. Use a folder of its "
-                            "own, such as the default" % (name, path, "chown" if name != "redis_backup_stage_dir"
-                                                          else "delete"))
+            verb = dict(redis_backup_stage_dir="delete", redis_reshard_progress_path="write over").get(name, "chown")
+            problems.append("%s is %s, a directory of the operating system: the roles would %s it. Use a path of its "
+                            "own, such as the default" % (name, path, verb))
             continue
         if name in HOST_DIRS:
+            for owned, whose in sorted(OWNED_ELSEWHERE.items()):
+                if path == owned or path.startswith(owned + "/") or owned.startswith(path + "/"):
+                    problems.append("%s is %s, which holds or is %s (%s): use a folder of its own"
+                                    % (name, path, whose, owned))
             seen.append((name, path))
     for i, (name, path) in enumerate(seen):
         for other, used in seen[:i]:

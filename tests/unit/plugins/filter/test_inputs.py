@@ -89,6 +89,11 @@ def test_undefined_values_are_not_checked():
     (dict(redis_backup_stage_dir="/var/lib/redis/stage"), "redis_backup_stage_dir (/var/lib/redis/stage) is inside redis_data_dir"),
     (dict(redis_backup_dir="backups"), "redis_backup_dir must be an absolute path, got 'backups'"),
     (dict(redis_tls_pki_dir="/root"), "redis_tls_pki_dir is /root, a directory of the operating system"),
+    (dict(redis_conf_dir="/etc/redis-exporter"), "redis_conf_dir is /etc/redis-exporter, which holds or is the exporter "
+                                                 "role's folder"),
+    (dict(redis_link_dir="bin"), "redis_link_dir must be an absolute path, got 'bin'"),
+    (dict(redis_reshard_progress_path="/var/log"), "redis_reshard_progress_path is /var/log, a directory of the operating"),
+    (dict(redis_reshard_progress_path="progress.jsonl"), "redis_reshard_progress_path must be an absolute path"),
     # names
     (dict(redis_bullmq_queues=["{critical}", "{critical}"]), "redis_bullmq_queues lists {critical} more than once"),
     (dict(redis_bullmq_queues=["critical}"]), "redis_bullmq_queues: queue 'critical}': an empty, unbalanced or second hash tag"),
