@@ -14,7 +14,8 @@ Every job gets a unique id and is added until Redis acknowledges it; the worker 
 RESULT_JSON.started appears once the clients run. After the stop file: the producer stops, the worker
 drains (up to DRAIN_S; the whole stop, Node.js included, takes at most STOP_S), and RESULT_JSON gets {summary
 (one line of the figures below), queues, acknowledged, processed, lost, lost_jobs (where each unprocessed job is
-and why BullMQ gave up on it), duplicated, add_errors, add_error_kinds (the most frequent "<type>: <message>" and
+and why BullMQ gave up on it), duplicated, duplicated_jobs (the same for each job processed twice: its stalled
+counter "stc" says whether BullMQ's stalled check moved it back), add_errors, add_error_kinds (the most frequent "<type>: <message>" and
 their counts), failure, worker_restarts ([seconds, queue, why] of each Worker.run() that ended and was started
 again), failed_reasons (failedReason -> jobs in the failed sets), finished (jobs the completed and failed sets hold
 after the drain), probes, node}.
@@ -128,7 +129,9 @@ def main(argv):
     nodes.refresh()
     result = dict(queues=queues, acknowledged=len(jobs.acked), processed=len(jobs.processed), lost=len(lost),
                   lost_jobs=[jobs.state_of(nodes, j, started) for j in lost[:10]], duplicated=len(duplicated),
-                  duplicated_ids=duplicated[:10], add_errors=len(jobs.add_errors), add_error_kinds=jobs.error_kinds(), failure=jobs.failure,
+                  duplicated_ids=duplicated[:10],
+                  duplicated_jobs=[jobs.state_of(nodes, j, started) for j in duplicated[:10]],
+                  add_errors=len(jobs.add_errors), add_error_kinds=jobs.error_kinds(), failure=jobs.failure,
                   worker_restarts=[[round(t - started, 1), q, why] for t, q, why in jobs.worker_restarts],
                   failed_reasons=jobs.failed_reasons(nodes), finished=jobs.finished(nodes), probes=probe_result,
                   node=None)
