@@ -1,5 +1,5 @@
-#!/bin/bash
-# Have Redis itself read a candidate redis.conf (on stdin) before it replaces the live one (roles/server/tasks/configure.yml).
+# shellcheck shell=bash
+# bash: have Redis itself read a candidate redis.conf (on stdin) before it replaces the live one (roles/server/tasks/configure.yml).
 # redis-server parses the candidate and stops at a sentinel directive appended after it, so it never starts, binds or
 # touches data; the logfile line is left out (Redis opens that file while parsing). Prints the directive Redis
 # refuses and its reason, never a value (redis_config_extra may carry a secret). SERVER: the redis-server binary.
