@@ -139,7 +139,7 @@ def _address_problems(v):
 
 
 def _disk_problems(v):
-    """The filesystem holding redis_data_dir (the longest mount point above it, from ansible_mounts) must hold
+    """The filesystem holding redis_data_dir (the longest mount point above it, from ansible_facts.mounts) must hold
     the RDB, the AOF (up to twice the dataset before a rewrite) and the copy a BGSAVE or rewrite writes next
     to them: a size of redis_data_disk_size_ratio x maxmemory and at least maxmemory free."""
     if not v.get("redis_data_disk_check", True) or not v.get("mounts"):
