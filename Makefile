@@ -73,7 +73,8 @@ $(PROMTOOL): | $(CACHE)/.deps-stamp
 	@chmod 0755 $@.tmp && mv $@.tmp $@
 
 image: deps
-	@tools/lab/image.sh >/dev/null
+	@tools/lab/image.sh bookworm >/dev/null
+	@tools/lab/image.sh trixie >/dev/null
 
 # ---------------------------------------------------------------- lab
 lab: venv archive image
@@ -125,6 +126,6 @@ molecule: venv archive image
 test: lint unit rules molecule
 
 clean: lab-down
-	@if command -v podman >/dev/null; then ids=$$(podman images -q --filter label=shardwise.converged); \
+	@if command -v podman >/dev/null; then ids=$$(podman images -q --filter label=shardwise.converged; podman images -q --filter label=shardwise.controller); \
 	  [ -z "$$ids" ] || podman rmi --force $$ids >/dev/null; fi
 	@rm -rf $(VENV) $(CACHE)

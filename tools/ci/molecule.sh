@@ -24,7 +24,7 @@ SHARDWISE_SNAPSHOT_HASH=$( {
   find roles playbooks plugins meta molecule/shared .config/molecule galaxy.yml ansible.cfg requirements tools/lab \
     \( -path molecule/shared/tasks -o -path molecule/shared/plays \) -prune -o -type f -print0 \
     | sort -z | xargs -0 sha256sum
-  podman image inspect --format '{{.Id}}' localhost/shardwise-redis-host:latest
+  podman image inspect --format '{{.Id}}' localhost/shardwise-redis-host:latest localhost/shardwise-redis-host:trixie
   cat .cache/redis-*.tar.gz.sha256 2>/dev/null
 } | sha256sum | cut -c1-16)
 export SHARDWISE_SNAPSHOT_HASH

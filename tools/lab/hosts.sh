@@ -9,22 +9,22 @@ network=${LAB_NETWORK:-shardwise-lab}
 subnet=${LAB_SUBNET:-10.89.20.0/24}
 prefix=${subnet%.*}
 key="$top/.cache/lab/id_ed25519"
-# name  zone  last-octet
+# name  zone  last-octet  Debian release (each zone mixes Debian 12 and 13, the two tested host platforms)
 hosts=(
-  "redis-a1 zone-a 11" "redis-a2 zone-a 12"
-  "redis-b1 zone-b 21" "redis-b2 zone-b 22"
-  "redis-c1 zone-c 31" "redis-c2 zone-c 32"
+  "redis-a1 zone-a 11 bookworm" "redis-a2 zone-a 12 trixie"
+  "redis-b1 zone-b 21 bookworm" "redis-b2 zone-b 22 trixie"
+  "redis-c1 zone-c 31 bookworm" "redis-c2 zone-c 32 trixie"
 )
 
 up() {
-  local image; image=$("$here/image.sh")
+  declare -A image=([bookworm]="$("$here/image.sh" bookworm)" [trixie]="$("$here/image.sh" trixie)")
   mkdir -p "$(dirname "$key")"
   [ -f "$key" ] || ssh-keygen -q -t ed25519 -N '' -C shardwise-lab -f "$key"
   podman network exists "$network" \
     || podman network create --subnet "$subnet" --label shardwise=lab "$network" >/dev/null
-  local spec name zone octet
+  local spec name zone octet release
   for spec in "${hosts[@]}"; do
-    read -r name zone octet <<<"$spec"
+    read -r name zone octet release <<<"$spec"
     if podman container exists "$name"; then
       [ "$(podman inspect -f '{{.State.Running}}' "$name")" = true ] || podman start "$name" >/dev/null
       continue
@@ -33,10 +33,10 @@ up() {
       --network "$network" --ip "$prefix.$octet" \
       --label shardwise=lab --label "shardwise.zone=$zone" \
       -v "$key.pub:/root/.ssh/authorized_keys:ro" \
-      "$image" >/dev/null
+      "${image[$release]}" >/dev/null
   done
   for spec in "${hosts[@]}"; do
-    read -r name zone octet <<<"$spec"
+    read -r name zone octet _ <<<"$spec"
     wait_ssh "$prefix.$octet" "$name"
   done
 }

@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
-# Build the lab/test host image (Debian 12 minbase + systemd + sshd) once.
-# The image is tagged with a hash of this recipe, so it is rebuilt only when the recipe changes.
+# Build a lab/test host image (Debian minbase + systemd + sshd) once per Debian release:
+#   image.sh [bookworm|trixie]   (default bookworm)
+# bookworm (Debian 12) is tagged :latest, trixie (Debian 13) :trixie; the lab and the molecule hosts mix both.
+# Each image is also tagged with a hash of this recipe, so it is rebuilt only when the recipe changes.
 set -euo pipefail
+suite=${1:-bookworm}
+case "$suite" in
+  bookworm) alias=latest ;;
+  trixie) alias=trixie ;;
+  *) echo "image.sh: unknown Debian release '$suite' (bookworm or trixie)" >&2; exit 2 ;;
+esac
 name=${LAB_IMAGE_NAME:-localhost/shardwise-redis-host}
 mirror=${LAB_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 packages=systemd,systemd-sysv,dbus,python3,openssh-server,iproute2,procps,ca-certificates,iputils-ping
 recipe_hash=$(sha256sum < "$0" | cut -c1-12)
-tag="$name:$recipe_hash"
+tag="$name:$suite-$recipe_hash"
+[ "$suite" = bookworm ] && tag="$name:$recipe_hash"   # the tag earlier recipes gave the bookworm image
 
 if podman image exists "$tag"; then
   echo "$tag"
@@ -16,12 +25,12 @@ fi
 work=$(mktemp -d /var/tmp/shardwise-image.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 root="$work/rootfs"
-echo "image: debootstrap bookworm into $root (about a minute)" >&2
-debootstrap --variant=minbase --include="$packages" bookworm "$root" "$mirror" > "$work/debootstrap.log" 2>&1 \
+echo "image: debootstrap $suite into $root (about a minute)" >&2
+debootstrap --variant=minbase --include="$packages" "$suite" "$root" "$mirror" > "$work/debootstrap.log" 2>&1 \
   || { tail -n 30 "$work/debootstrap.log" >&2; exit 1; }
 
 # Host settings every lab node needs.
-echo "deb $mirror bookworm main" > "$root/etc/apt/sources.list"
+echo "deb $mirror $suite main" > "$root/etc/apt/sources.list"
 chroot "$root" apt-get update -qq >&2   # keep the apt lists in the image
 rm -f "$root"/etc/ssh/ssh_host_*         # regenerated per container at first boot
 cat > "$root/etc/systemd/system/ssh-keygen-host.service" <<'UNIT'
@@ -53,5 +62,5 @@ tar -C "$root" -c . | podman import \
   --change 'STOPSIGNAL SIGRTMIN+3' \
   --change 'ENV container=podman' \
   - "$tag" >&2
-podman tag "$tag" "$name:latest"
+podman tag "$tag" "$name:$alias"
 echo "$tag"
