@@ -415,9 +415,61 @@ def runbook_timer_problems(timers, inventory):
     return problems
 
 
+def _ufw_allows(status, port):
+    """True when `ufw status` says ufw is not filtering, or an ALLOW rule covers TCP port `port` (from any source:
+    the bus port's sources are narrowed by the collection's own nftables table)."""
+    lines = (status or "").splitlines()
+    if not lines or lines[0].strip() != "Status: active":
+        return True
+    for line in lines:
+        fields = [f for f in line.split() if f != "(v6)"]  # IPv6 rules: "6379/tcp (v6)  ALLOW  Anywhere (v6)"
+        if len(fields) < 3 or fields[1] != "ALLOW":
+            continue
+        to = fields[0]
+        if to == "Anywhere":
+            return True
+        spec, _, proto = to.partition("/")
+        if proto not in ("", "tcp"):
+            continue
+        for part in spec.split(","):
+            low, _, high = part.partition(":")
+            if low.isdigit() and (high or low).isdigit() and int(low) <= port <= int(high or low):
+                return True
+    return False
+
+
+def host_firewall_problems(firewall, ports):
+    """Ports a host firewall (firewalld or ufw) keeps closed. `firewall` holds what preflight read on the host:
+    `firewalld` (systemctl is-active), `firewalld_rc` (port -> exit code of firewall-cmd --query-port, 0: open) and `ufw`
+    (the output of `ufw status`, empty without ufw). `ports` maps each port to what it is for. One line per
+    firewall, with the exact command that opens the closed ports."""
+    firewall = firewall or {}
+    wanted = sorted((int(p), what) for p, what in (ports or {}).items())
+    problems = []
+    if firewall.get("firewalld") == "active":
+        codes = dict((int(p), rc) for p, rc in (firewall.get("firewalld_rc") or {}).items())
+        closed = [(p, what) for p, what in wanted if str(codes.get(p)) != "0"]
+        if closed:
+            named = ", ".join("%d/tcp (%s)" % c for c in closed)
+            adds = " ".join("--add-port=%d/tcp" % p for p, _ in closed)
+            problems.append(
+                "firewalld filters this host's input and its default zone does not open %s: run firewall-cmd "
+                "--permanent %s && firewall-cmd --reload (the collection does not edit firewalld), then run site.yml "
+                "again" % (named, adds))
+    closed = [(p, what) for p, what in wanted if not _ufw_allows(firewall.get("ufw"), p)]
+    if closed:
+        named = ", ".join("%d (%s)" % c for c in closed)
+        ports_list = ",".join(str(p) for p, _ in closed)
+        problems.append(
+            "ufw filters this host's input and allows no TCP traffic to %s: run ufw allow %s/tcp (the collection "
+            "does not edit ufw), then run site.yml again" % (named, ports_list))
+    return problems
+
+
 class FilterModule(object):
     def filters(self):
         return {"acl_password_problems": acl_password_problems, "previous_password_problems": previous_password_problems,
                 "acl_rotation_problems": acl_rotation_problems, "acl_password_count": acl_password_count,
                 "server_input_problems": server_input_problems,
-                "cluster_input_problems": cluster_input_problems, "runbook_timer_problems": runbook_timer_problems}
+                "cluster_input_problems": cluster_input_problems, "runbook_timer_problems": runbook_timer_problems,
+                "host_firewall_problems": host_firewall_problems}
