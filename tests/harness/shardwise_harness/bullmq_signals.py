@@ -35,8 +35,10 @@ def scrape(host):
 
 
 def script_values(text):
+    """The collect script's values from /metrics: redis_exporter 1.45 (Debian 12) writes redis_script_values{key=...},
+    1.69 (Debian 13) adds the script's filename label first."""
     values = {}
-    for key, value in re.findall(r'^redis_script_values\{key="([^"]+)"\} (\S+)$', text, re.M):
+    for key, value in re.findall(r'^redis_script_values\{(?:filename="[^"]*",)?key="([^"]+)"\} (\S+)$', text, re.M):
         values[key] = float(value)
     return values
 

@@ -44,6 +44,7 @@ printed. Exits 1 when a contract check fails (the reasons are in the result's "v
 import bisect
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -128,7 +129,7 @@ def alert_inputs(config):
                 values["role"] = line.split('role="', 1)[1].split('"', 1)[0]
             elif line.startswith("redis_connected_slaves "):
                 values["replicas"] = float(line.split()[-1])
-            elif line.startswith('redis_script_values{key="cluster_myself_slots"}'):
+            elif re.match(r'redis_script_values\{(filename="[^"]*",)?key="cluster_myself_slots"\} ', line):
                 values["slots"] = float(line.split()[-1])
             elif line.startswith('redis_errors_total{err="NOREPLICAS"}'):
                 values["noreplicas"] = float(line.split()[-1])
