@@ -21,6 +21,26 @@ for must in LICENSE README.md meta/runtime.yml docs/connect.md; do
   grep -qx "$must" "$out/files.txt" || { echo "collection artifact lacks $must"; exit 1; }
 done
 
+# Shipped docs link only to what ships: a relative Markdown link to a file the artifact lacks (DEVELOPERS.md, bench
+# PNGs, tools/) is broken for every Galaxy user. The repository's files are linked by their address instead.
+tar -xzf "$artifact" -C "$out" --one-top-level=unpacked
+broken=$(cd "$out/unpacked" && find . -name '*.md' -print0 | xargs -0 grep -oHE '\]\([^)#: ]+(#[^)]*)?\)' \
+  | while IFS= read -r hit; do
+      file=${hit%%:*}; target=${hit#*](}; target=${target%)}; target=${target%%#*}
+      [ -e "$(dirname "$file")/$target" ] || echo "${file#./} links to $target"
+    done)
+if [ -n "$broken" ]; then
+  echo "shipped docs link to files the artifact lacks (link the repository's address, or ship the file):"
+  echo "$broken" | head -20; exit 1
+fi
+if grep -rlE '^\s*(\$ )?make (lab|test|bench)' "$out/unpacked/docs" "$out/unpacked/roles" 2>/dev/null | head -1 | grep -q .; then
+  echo "shipped docs tell Galaxy users to run make (only a clone of the repository has the Makefile):"
+  grep -rnE '^\s*(\$ )?make (lab|test|bench)' "$out/unpacked/docs" "$out/unpacked/roles" | head; exit 1
+fi
+version=$(sed -n 's/^version: *//p' galaxy.yml)
+grep -q "^v$version\$" CHANGELOG.rst || { echo "CHANGELOG.rst has no release v$version (galaxy.yml's version)"; exit 1; }
+grep -q "shardwise.redis:==$version" README.md || { echo "README.md's install line does not pin $version"; exit 1; }
+
 # Install the artifact alone (its dependencies come from the ansible package) and use it from elsewhere.
 unset ANSIBLE_CONFIG
 export ANSIBLE_COLLECTIONS_PATH="$out/collections" ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
@@ -58,5 +78,11 @@ if [ "$rc" -eq 0 ] || ! tr -s ' \n' ' ' < run.log | grep -q "No host of this run
   echo "shardwise.redis.site on an inventory without group redis: exit $rc, expected a loud failure before any host:"
   tail -20 run.log; exit 1
 fi
-echo "build: $(basename "$artifact") $(wc -l < "$out/files.txt") files, clean; installed alone: playbooks pass" \
+installed=$(ansible-galaxy collection list shardwise.redis --format json 2>/dev/null | python3 -c '
+import json, sys
+found = json.load(sys.stdin)
+print(" ".join(v["shardwise.redis"]["version"] for path, v in found.items() if path.startswith(sys.argv[1])))' "$out/collections")
+[ "$installed" = "$version" ] || { echo "the installed artifact says version '$installed', galaxy.yml $version"; exit 1; }
+echo "build: $(basename "$artifact") $(wc -l < "$out/files.txt") files, clean, docs' links resolve, version $installed" \
+     "(CHANGELOG, README pin); installed alone: playbooks pass" \
      "syntax-check, $plugins modules/filters/roles render in ansible-doc, a group not named redis fails loudly (exit $rc)"
