@@ -428,11 +428,11 @@ def _ufw_allows(status, port):
         to = fields[0]
         if to == "Anywhere":
             return True
-        spec, _, proto = to.partition("/")
+        spec, dummy, proto = to.partition("/")
         if proto not in ("", "tcp"):
             continue
         for part in spec.split(","):
-            low, _, high = part.partition(":")
+            low, dummy, high = part.partition(":")
             if low.isdigit() and (high or low).isdigit() and int(low) <= port <= int(high or low):
                 return True
     return False
@@ -451,7 +451,7 @@ def host_firewall_problems(firewall, ports):
         closed = [(p, what) for p, what in wanted if str(codes.get(p)) != "0"]
         if closed:
             named = ", ".join("%d/tcp (%s)" % c for c in closed)
-            adds = " ".join("--add-port=%d/tcp" % p for p, _ in closed)
+            adds = " ".join("--add-port=%d/tcp" % c[0] for c in closed)
             problems.append(
                 "firewalld filters this host's input and its default zone does not open %s: run firewall-cmd "
                 "--permanent %s && firewall-cmd --reload (the collection does not edit firewalld), then run site.yml "
@@ -459,7 +459,7 @@ def host_firewall_problems(firewall, ports):
     closed = [(p, what) for p, what in wanted if not _ufw_allows(firewall.get("ufw"), p)]
     if closed:
         named = ", ".join("%d (%s)" % c for c in closed)
-        ports_list = ",".join(str(p) for p, _ in closed)
+        ports_list = ",".join(str(c[0]) for c in closed)
         problems.append(
             "ufw filters this host's input and allows no TCP traffic to %s: run ufw allow %s/tcp (the collection "
             "does not edit ufw), then run site.yml again" % (named, ports_list))

@@ -44,7 +44,8 @@ grep -q "shardwise.redis:==$version" README.md || { echo "README.md's install li
 # Install the artifact alone (its dependencies come from the ansible package) and use it from elsewhere.
 unset ANSIBLE_CONFIG
 export ANSIBLE_COLLECTIONS_PATH="$out/collections" ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
-ansible-galaxy collection install --offline --no-deps -p "$out/collections" "$artifact" >/dev/null
+# --force: without it, install finds this checkout on the venv's Python path (make venv's .pth) and installs nothing.
+ansible-galaxy collection install --force --offline --no-deps -p "$out/collections" "$artifact" >/dev/null
 cd "$out"
 mapfile -t playbooks < <(sed -n 's#^playbooks/\([a-z_]*\)\.yml$#\1#p' "$out/files.txt")
 for playbook in "${playbooks[@]}"; do
@@ -78,10 +79,8 @@ if [ "$rc" -eq 0 ] || ! tr -s ' \n' ' ' < run.log | grep -q "No host of this run
   echo "shardwise.redis.site on an inventory without group redis: exit $rc, expected a loud failure before any host:"
   tail -20 run.log; exit 1
 fi
-installed=$(ansible-galaxy collection list shardwise.redis --format json 2>/dev/null | python3 -c '
-import json, sys
-found = json.load(sys.stdin)
-print(" ".join(v["shardwise.redis"]["version"] for path, v in found.items() if path.startswith(sys.argv[1])))' "$out/collections")
+installed=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["collection_info"]["version"])' \
+  "$out/collections/ansible_collections/shardwise/redis/MANIFEST.json")
 [ "$installed" = "$version" ] || { echo "the installed artifact says version '$installed', galaxy.yml $version"; exit 1; }
 echo "build: $(basename "$artifact") $(wc -l < "$out/files.txt") files, clean, docs' links resolve, version $installed" \
      "(CHANGELOG, README pin); installed alone: playbooks pass" \
