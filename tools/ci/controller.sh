@@ -49,10 +49,14 @@ envs=()
 while IFS='=' read -r k _; do
   case "$k" in MOLECULE_*) envs+=(-e "$k") ;; esac
 done < <(env)
-mounts=(-v "$top:$top")
+# Read-only but for .cache (the lab's generated passwords take a lock file there), and no bytecode: Python 3.13 would
+# write __pycache__/*.cpython-313.pyc into plugins/, which changes the hash of the converged snapshot
+# (tools/ci/molecule.sh) and makes every later scenario converge again.
+mkdir -p "$top/.cache"
+mounts=(-v "$top:$top:ro" -v "$top/.cache:$top/.cache")
 [ -n "${MOLECULE_EPHEMERAL_DIRECTORY:-}" ] && mounts+=(-v "$MOLECULE_EPHEMERAL_DIRECTORY:$MOLECULE_EPHEMERAL_DIRECTORY")
 exec podman run --rm --network "$network" "${mounts[@]}" -w "$PWD" "${envs[@]}" \
-  -e ANSIBLE_CONFIG="$top/ansible.cfg" -e ANSIBLE_HOST_KEY_CHECKING=False -e ANSIBLE_NOCOLOR=1 \
+  -e ANSIBLE_CONFIG="$top/ansible.cfg" -e ANSIBLE_HOST_KEY_CHECKING=False -e ANSIBLE_NOCOLOR=1 -e PYTHONDONTWRITEBYTECODE=1 \
   -e ANSIBLE_SSH_ARGS="-o ControlMaster=auto -o ControlPersist=120s -o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no -o LogLevel=ERROR" \
   "$image" bash -c '/opt/ansible/bin/ansible --version | head -n 1 >&2; exec /opt/ansible/bin/ansible-playbook "$@"' \
   ansible-playbook "$@"

@@ -22,7 +22,7 @@ log=".cache/logs/molecule-$scenario.log"
 snapshot_hosts="t-a1 t-a2 t-b1 t-b2 t-c1 t-c2"
 SHARDWISE_SNAPSHOT_HASH=$( {
   find roles playbooks plugins meta molecule/shared .config/molecule galaxy.yml ansible.cfg requirements tools/lab \
-    \( -path molecule/shared/tasks -o -path molecule/shared/plays \) -prune -o -type f -print0 \
+    \( -path molecule/shared/tasks -o -path molecule/shared/plays -o -name __pycache__ \) -prune -o -type f -print0 \
     | sort -z | xargs -0 sha256sum
   podman image inspect --format '{{.Id}}' localhost/shardwise-redis-host:latest localhost/shardwise-redis-host:trixie
   cat .cache/redis-*.tar.gz.sha256 2>/dev/null
