@@ -1,7 +1,7 @@
 """make bench: every headline figure of shardwise.redis measured side by side with its reference, in one
 run on a fresh lab (six local hosts in three zones; needs `make venv archive image`, which make bench does).
 
-  .venv/bin/python tools/bench/bench.py [--phases converge,reshard,bullmq,memory,failover,node_timeout]
+  .venv/bin/python tools/bench/bench.py [--phases converge,reshard,bullmq,memory,failover,node_timeout,partition]
 
 Phases (in this order; converge recreates the lab hosts, the others use the lab as it is):
   converge  first site.yml on fresh hosts against a re-run (changed=0), with the slowest re-run tasks
@@ -34,7 +34,7 @@ TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 import yaml
 
-PHASES = ["converge", "reshard", "bullmq", "memory", "failover", "node_timeout"]
+PHASES = ["converge", "reshard", "bullmq", "memory", "failover", "node_timeout", "partition"]
 FAILOVER_KILLS = 10
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
@@ -135,6 +135,19 @@ def table(results):
                          "%.2fx" % (row["write_gap"]["worst"] / timeout_s), "-"))
         rows.append(("BGSAVE fork stall per GB of data (%d MB measured)" % n["fork"]["used_mb"], fmt(n["fork"]["ms_per_gb"], " ms"),
                      "-", "-", "far below the node timeout"))
+    p = results.get("partition")
+    if p:
+        for name, figures in p["profiles"].items():
+            w, last = figures["writes_lost"], figures["last_loss_after_cut_s"]
+            ours = "%s / %s (%s s); %d / %d" % (
+                fmt(w["median"]), fmt(w["worst"]), fmt(last["worst"]), figures["node_jobs_lost"], figures["python_jobs_lost"])
+            rows.append(("%d s partition of a primary's host, profile %s: acknowledged writes lost, median / worst of %d "
+                         "(last loss s after the cut); BullMQ jobs lost Node.js / Python" % (p["cut_s"], name, w["n"]),
+                         ours, "-", "-", "reported (durable profile: a window of at most 2 s)"))
+        for cost in p["host_kill_cost"]:
+            rows.append(("kill -9 of a primary's host under %s with one replica per shard: the shard refuses writes"
+                         % cost["profile"], fmt(cost["refused_s"], " s"), "%d s until the host is back" % cost["host_back_after_s"],
+                         "-", "the cost of that lever"))
     b = results.get("bullmq")
     if b:
         rows.append(("BullMQ jobs/s, 6 queues, TLS+ACL cluster vs one plain Redis", fmt(b["cluster"]["jobs_per_second"]),
@@ -209,6 +222,9 @@ def main(argv):
         elif phase == "node_timeout":
             import node_timeout_bench
             results[phase] = node_timeout_bench.run(config)
+        elif phase == "partition":
+            import partition_bench
+            results[phase] = partition_bench.run(config, work=os.path.join(work, "partition-node"))
     commit = subprocess.run(["git", "-C", TOP, "rev-parse", "--short", "HEAD"], stdout=subprocess.PIPE, text=True,
                             check=False).stdout.strip()
     meta = dict(date=date, commit=commit, seconds=round(time.time() - started), cpus="%d cores" % os.cpu_count(),
