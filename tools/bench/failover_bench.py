@@ -45,22 +45,29 @@ def handover_gap(events, window):
     return round(event_gap(events["processed"], window), 2)
 
 
+def start_clients(config, name, work, drain_s=120, connection=None):
+    """A write probe per shard and both BullMQ clients of docs/connect.md, one queue per shard named <name><n>; the
+    probes and the Python client are started by the caller, the Node.js client runs from here."""
+    nodes = admin(config)
+    nodes.refresh()
+    ranges = sorted((first, last) for first, last, _unused in nodes.ranges)
+    stop = threading.Event()
+    run_id = time.strftime(name[0] + "%Y%m%dT%H%M%S")
+    probes = [Probe(config, i + 1, first, last, stop, run_id) for i, (first, last) in enumerate(ranges)]
+    queues = [tag_in(first, last, "%s%d" % (name, i + 1)) for i, (first, last) in enumerate(ranges)]
+    python = Jobs(config, queues, stop, run_id, drain_s=drain_s)
+    node = NodeJobs(work, environment(config["pki"], list(config["hosts"].values()), "worker"), queues, run_id,
+                    connection=connection, drain_ms=drain_s * 1000)
+    return stop, probes, queues, python, node
+
+
 def run(config, rounds=3, node_timeout_ms=None, connection=None, work=None):
     original_ms = node_timeout_of(config)
     if node_timeout_ms:
         set_node_timeout(config, node_timeout_ms)
     timeout_ms = node_timeout_ms or original_ms
-    nodes = admin(config)
-    nodes.refresh()
-    ranges = sorted((first, last) for first, last, _unused in nodes.ranges)
-    stop = threading.Event()
-    run_id = time.strftime("f%Y%m%dT%H%M%S")
-    probes = [Probe(config, i + 1, first, last, stop, run_id) for i, (first, last) in enumerate(ranges)]
-    queues = [tag_in(first, last, "failover%d" % (i + 1)) for i, (first, last) in enumerate(ranges)]
-    python = Jobs(config, queues, stop, run_id, drain_s=120)
-    node = NodeJobs(work or os.path.join(config.get("out", "/tmp"), "failover-node"),
-                    environment(config["pki"], list(config["hosts"].values()), "worker"), queues, run_id,
-                    connection=connection, drain_ms=120000)
+    stop, probes, queues, python, node = start_clients(
+        config, "failover", work or os.path.join(config.get("out", "/tmp"), "failover-node"), connection=connection)
     for probe in probes:
         probe.start()
     python.start()

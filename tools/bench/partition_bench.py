@@ -23,14 +23,11 @@ Levers (PROFILES), each CONFIG SET on every node for its trials and restored aft
 
 run(config, trials=2) -> dict(trials=[...], profiles={name: summary}).
 """
-import statistics
 import subprocess
-import threading
 import time
 
-from shardwise_harness.connect_snippets import environment
+from failover_bench import start_clients, summary
 from shardwise_harness.drill import admin, gap, owner_of, podman, run_runbook, wait_replicas_in_sync, wait_writable
-from shardwise_harness.drill_clients import Jobs, NodeJobs, Probe, tag_in
 
 CUT_S = 20  # longer than the node timeout plus the election: the majority promotes the cut primary's replica
 TABLE = "shardwise_bench_cut"
@@ -134,25 +131,9 @@ def host_kill_cost(config, probes, settle_s=25):
                 errors=errors_in(probe, (started, ended)), window=(started, ended))
 
 
-def summary(values):
-    values = [v for v in values if v is not None]
-    if not values:
-        return dict(median=None, worst=None, n=0)
-    return dict(median=round(statistics.median(values), 2), worst=round(max(values), 2), n=len(values))
-
-
 def run(config, trials=2, work=None, profiles=None):
     restore = current(config)
-    nodes = admin(config)
-    nodes.refresh()
-    ranges = sorted((first, last) for first, last, _unused in nodes.ranges)
-    stop = threading.Event()
-    run_id = time.strftime("p%Y%m%dT%H%M%S")
-    probes = [Probe(config, i + 1, first, last, stop, run_id) for i, (first, last) in enumerate(ranges)]
-    queues = [tag_in(first, last, "partition%d" % (i + 1)) for i, (first, last) in enumerate(ranges)]
-    python = Jobs(config, queues, stop, run_id, drain_s=60)
-    node = NodeJobs(work or "/tmp/partition-node", environment(config["pki"], list(config["hosts"].values()), "worker"),
-                    queues, run_id, drain_ms=60000)
+    stop, probes, queues, python, node = start_clients(config, "partition", work or "/tmp/partition-node", drain_s=60)
     for probe in probes:
         probe.start()
     python.start()
