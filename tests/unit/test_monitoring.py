@@ -87,7 +87,8 @@ def test_spec_alerts_are_all_there():
             "RedisReplicaInPrimaryZone", "RedisClusterOpenSlots", "BullMQWaitingBacklog",
             "BullMQFailedJobsRising", "BullMQStalledJobs"} <= alerts
     # What clients see (docs/failure-modes.md).
-    assert {"RedisPrimaryWithoutReplica", "RedisWritesRejected", "RedisZoneHoldsPrimaryMajority"} <= alerts
+    assert {"RedisPrimaryWithoutReplica", "RedisWritesRejected", "RedisZoneHoldsPrimaryMajority",
+            "RedisPrimaryCutOff"} <= alerts
     # The spec's signals that survive BullMQ's trimming, and its missing ones (issue 16).
     assert {"BullMQWorkersSaturated", "RedisMemoryFragmentationHigh", "RedisRdbSaveOverdue",
             "RedisAofRewriteOverdue"} <= alerts

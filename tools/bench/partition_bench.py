@@ -23,19 +23,13 @@ Levers (PROFILES), each CONFIG SET on every node for its trials and restored aft
 
 run(config, trials=2) -> dict(trials=[...], profiles={name: summary}).
 """
-import subprocess
 import time
 
 from failover_bench import start_clients, summary
 from shardwise_harness.drill import admin, gap, owner_of, podman, run_runbook, wait_replicas_in_sync, wait_writable
+from shardwise_harness.partition import cut, errors_in, heal, lost_after
 
 CUT_S = 20  # longer than the node timeout plus the election: the majority promotes the cut primary's replica
-TABLE = "shardwise_bench_cut"
-NFT = """table inet %(table)s {
-  chain input { type filter hook input priority -10; policy accept; ip saddr { %(peers)s } drop; }
-  chain output { type filter hook output priority -10; policy accept; ip daddr { %(peers)s } drop; }
-}
-"""
 PROFILES = [  # run(profiles=[...]) picks some by name
     ("default", {}),
     ("min-replicas", {"min-replicas-to-write": 1, "min-replicas-max-lag": 1}),
@@ -57,34 +51,12 @@ def apply(config, settings):
             nodes.conn(ip).config_set(name, value)
 
 
-def cut(config, hosts):
-    """Drop everything between `hosts` and the other nodes, inside each of `hosts` (both directions)."""
-    peers = ", ".join(ip for name, ip in sorted(config["hosts"].items()) if name not in hosts)
-    for host in hosts:
-        subprocess.run(["podman", "exec", "-i", config.get("container_prefix", "") + host, "nft", "-f", "-"],
-                       input=NFT % dict(table=TABLE, peers=peers), text=True, check=True)
-
-
-def heal(config, hosts):
-    for host in hosts:
-        podman("exec", config.get("container_prefix", "") + host, "nft", "delete", "table", "inet", TABLE)
-
-
 def lost_writes(config, probe, since):
     """(acknowledged after `since`, [seconds after `since` of each acknowledged write the list no longer holds])."""
     nodes = admin(config)
     nodes.refresh()
     held = set(int(x) for x in nodes.conn(nodes.owner(probe.slot)).lrange(probe.key, 0, -1))
-    accepted = [(t, n) for t, n in probe.accepted if t >= since]
-    return len(accepted), [round(t - since, 2) for t, n in accepted if n not in held]
-
-
-def errors_in(probe, window):
-    kinds = {}
-    for t, kind in probe.errors:
-        if window[0] <= t < window[1]:
-            kinds[kind] = kinds.get(kind, 0) + 1
-    return kinds
+    return sum(1 for t, _n in probe.accepted if t >= since), lost_after(probe, held, since)
 
 
 def partition_trial(config, probes, queues, profile, hosts, label):

@@ -23,6 +23,12 @@ Phases, in order (each waits until every shard accepts writes again, then runs t
            run so that the refusal is seen and named too); host back; runbook (coordinated failover
            back to the zone spread, measured as the phase "coordinated").
   host-N   the same kill for the primary of each other shard in turn (no refusal), then "coordinated-N".
+  partition       the host of the primary of slot 0 cut off from the other nodes for CUT_S (nftables inside it,
+                  both directions; the clients still reach it); during the cut the exporters must show the cut
+                  primary (alert RedisPrimaryCutOff) and the runbook must fail; heal; the cut primary rejoins as a
+                  replica; runbook (partition-return). Writes and jobs the cut primary acknowledged and the heal
+                  threw away are reported with their window (seconds after the cut), not asserted.
+  partition-zone  the same for both hosts of the zone of the primary of the second shard.
   zone     kill -9 both hosts of the zone of the primary of the last slot; runbook; hosts back;
            runbook.
   crash    kill -9 all hosts, start them again; runbook.
@@ -54,9 +60,12 @@ import urllib.request
 from shardwise_harness.connect_snippets import environment
 from shardwise_harness.drill_clients import (HANDOVER_GAP_S, REPLICATION_WINDOW, Jobs, NodeJobs, Nodes, Probe, crc16, event_gap,
                                              stall, tag_in)
+from shardwise_harness.partition import cut, heal
 
 SETTLE_S = 5  # after a killed shard is writable again, how long the hosts stay down before they return
 CLIENT_LAG_S = 3  # a client may stall this much longer than the server's own write gap after a kill
+CUT_S = 20  # a partition lasts longer than the node timeout plus the election: the majority promotes a replica
+PARTITIONS = ("partition", "partition-zone")  # phases whose lost writes and jobs are reported, not asserted to be 0
 
 
 def podman(*args):
@@ -113,9 +122,13 @@ def run_runbook(config):
                 failed_msg=[line.strip() for line in proc.stdout.splitlines() if "still degraded" in line][:3])
 
 
+SCRIPT_VALUES = {"cluster_myself_slots": "slots", "cluster_primaries": "primaries",
+                 "cluster_primaries_unreachable": "unreachable"}  # collect.lua's keys the alerts read
+
+
 def alert_inputs(config):
-    """What the alerts RedisPrimaryWithoutReplica, RedisWritesRejected and RedisZoneHoldsPrimaryMajority
-    read, scraped from every exporter that answers (redis_exporter on port 9121 of each host)."""
+    """What the alerts RedisPrimaryWithoutReplica, RedisWritesRejected, RedisZoneHoldsPrimaryMajority and
+    RedisPrimaryCutOff read, scraped from every exporter that answers (redis_exporter on port 9121 of each host)."""
     nodes = {}
     for name, ip in config["hosts"].items():
         try:
@@ -123,24 +136,28 @@ def alert_inputs(config):
                 text = reply.read().decode()
         except OSError:
             continue
-        values = dict(role=None, replicas=None, slots=0, noreplicas=0)
+        values = dict(role=None, replicas=None, slots=0, noreplicas=0, primaries=0, unreachable=0)
         for line in text.splitlines():
+            script = re.match(r'redis_script_values\{(?:filename="[^"]*",)?key="(cluster_[a-z_]+)"\} ', line)
             if line.startswith("redis_instance_info{"):
                 values["role"] = line.split('role="', 1)[1].split('"', 1)[0]
             elif line.startswith("redis_connected_slaves "):
                 values["replicas"] = float(line.split()[-1])
-            elif re.match(r'redis_script_values\{(filename="[^"]*",)?key="cluster_myself_slots"\} ', line):
-                values["slots"] = float(line.split()[-1])
+            elif script and script.group(1) in SCRIPT_VALUES:
+                values[SCRIPT_VALUES[script.group(1)]] = float(line.split()[-1])
             elif line.startswith('redis_errors_total{err="NOREPLICAS"}'):
                 values["noreplicas"] = float(line.split()[-1])
         nodes[name] = values
     primaries = [n for n, v in nodes.items() if v["role"] == "master" and v["slots"] > 0]
+    # RedisPrimaryCutOff: a primary serving slots that cannot reach a majority of the primaries it knows
+    cut_off = sorted(n for n in primaries if 2 * (nodes[n]["primaries"] - nodes[n]["unreachable"]) <= nodes[n]["primaries"])
     zones = {}
     for name in primaries:
         zones[config["zones"][name]] = zones.get(config["zones"][name], 0) + 1
     return dict(scraped=sorted(nodes), primaries_without_replica=sorted(n for n in primaries if nodes[n]["replicas"] == 0),
                 noreplicas_errors={n: v["noreplicas"] for n, v in nodes.items() if v["noreplicas"]},
-                zones_with_half_the_primaries=sorted(z for z, c in zones.items() if 2 * c >= len(primaries)))
+                zones_with_half_the_primaries=sorted(z for z, c in zones.items() if 2 * c >= len(primaries)),
+                cut_off_primaries=cut_off)
 
 
 def owner_of(config, slot):
@@ -169,6 +186,7 @@ class Drill:
                              environment(config["pki"], list(config["hosts"].values()), "worker"), self.queues, run_id)
         self.node_result = None
         self.kills = []  # dict(phase, at, hosts, queues): the queues whose primary was on a killed host
+        self.partitions = []  # the same for the cut-off hosts of the partition phases
         # Redis promotes a replica by itself within the runbook's failover window (2 x node timeout + 5 s, the
         # redis_failover_window_seconds default), else the runbook would have forced one: the test's bound. How fast
         # (about node timeout + 1.5 s) is a benchmark figure (make bench, docs/benchmarks.md), not a test's.
@@ -248,6 +266,46 @@ class Drill:
         self.expect(not any("primaries: losing it" in p for p in healed["problems"]),
                     "%s: a zone still holds a majority of primaries" % name)
 
+    def partition_phase(self, name, hosts):
+        """Cut `hosts` off from the other nodes (partition.cut) for CUT_S; during the cut, scrape what the partition
+        alert reads and run the runbook (it must fail: a shard lost its replica, and it must not act on the cut
+        primary); heal; the cut primaries rejoin as replicas and resync; the runbook restores the zone spread
+        (phase <name>-return, a planned handover). The writes the cut primaries acknowledged meanwhile are the
+        phase's lost writes (reported with their window, not asserted)."""
+        nodes = admin(self.config)
+        nodes.refresh()
+        owners = {q: nodes.owner(crc16(q)) for q in self.queues}
+        ips = [self.config["hosts"][h] for h in hosts]
+        primaries = sorted(h for h in hosts if self.config["hosts"][h] in owners.values())
+        started = time.time()
+        cut(self.config, hosts)
+        self.partitions.append(dict(phase=name, at=started, hosts=hosts, queues=[q for q in self.queues if owners[q] in ips]))
+        try:
+            time.sleep(self.config["node_timeout_ms"] / 1000.0 + 3)
+            alerts = alert_inputs(self.config)
+            during = run_runbook(self.config)
+            time.sleep(max(0, started + CUT_S - time.time()))
+        finally:
+            heal(self.config, hosts)
+        healed = time.time()
+        synced = wait_replicas_in_sync(self.config, primaries, 120)
+        self.expect(synced, "%s: %s did not rejoin as in-sync replicas after the heal" % (name, ", ".join(primaries)))
+        recovered = wait_writable(self.probes, time.time(), 60)
+        self.phase(name, hosts, started, recovered, time.time(), [during])
+        self.phases[-1].update(alert_inputs=alerts, cut_s=round(healed - started, 1), cut_primaries=primaries)
+        self.expect(set(primaries) <= set(alerts["cut_off_primaries"]),
+                    "%s: the exporters of %s do not show a primary that cannot reach a majority of the primaries: %s"
+                    % (name, primaries, alerts))
+        self.expect(during["rc"] != 0, "%s: the runbook passed while %s was cut off" % (name, ", ".join(hosts)))
+        self.return_hosts(name + "-return", [])
+
+    def primary_partition(self):
+        self.partition_phase("partition", [owner_of(self.config, self.initial[0][0])])
+
+    def zone_partition(self):
+        zone = self.config["zones"][owner_of(self.config, self.initial[1][0])]
+        self.partition_phase("partition-zone", sorted(n for n, z in self.config["zones"].items() if z == zone))
+
     def zone_phase(self):
         primary = owner_of(self.config, self.initial[-1][1])
         zone = self.config["zones"][primary]
@@ -293,7 +351,8 @@ class Drill:
         baseline_start = time.time()
         time.sleep(5)
         self.phase("baseline", [], baseline_start, None, time.time(), [])
-        for step in (self.host_phase, self.other_hosts_phase, self.zone_phase, self.crash_phase):
+        for step in (self.host_phase, self.other_hosts_phase, self.primary_partition, self.zone_partition,
+                     self.zone_phase, self.crash_phase):
             step()
             time.sleep(3)
         self.stopped = time.time()
@@ -333,10 +392,11 @@ class Drill:
                 for t, kind in probe.errors:
                     if window[0] <= t < window[1]:
                         errors[kind] = errors.get(kind, 0) + 1
+                lost_at = [round(t - phase["start"], 2) for t, n in accepted if n not in counts]
                 shards.append(dict(shard=probe.shard, slots="%d-%d" % self.initial[probe.shard - 1],
                                    write_gap_s=round(gap(probe.accepted, probe.errors, window), 2),
                                    writes_accepted=len(accepted),
-                                   writes_lost=sum(1 for _unused, n in accepted if n not in counts),
+                                   writes_lost=len(lost_at), loss_window_s=lost_at and [lost_at[0], lost_at[-1]],
                                    writes_duplicated=sum(1 for _unused, n in accepted if counts.get(n, 0) > 1), errors=errors))
             acked = [j for j, (t, _unused) in self.jobs.acked.items() if loss_start <= t < loss_end]
             lost = [j for j in acked if j not in self.jobs.processed]
@@ -351,7 +411,7 @@ class Drill:
                          jobs_acknowledged=len(acked), jobs_lost=len(lost),
                          jobs_duplicated=sum(1 for j in acked if self.jobs.processed.get(j, 0) > 1),
                          lost_jobs=[self.jobs.state_of(nodes, j, phase["start"]) for j in lost[:10]],
-                         job_add_gap_s=round(add_gap, 2), alert_inputs=phase.get("alert_inputs"),
+                         job_add_gap_s=round(add_gap, 2),
                          add_errors=sum(1 for t, _unused1, _unused2 in self.jobs.add_errors if window[0] <= t < window[1]),
                          runbooks=phase["runbooks"])
             result["phases"].append(entry)
@@ -359,8 +419,12 @@ class Drill:
                 self.expect(entry["writable_after_s"] is not None and entry["max_write_gap_s"] <= phase["gap_limit"],
                             "%s: write gap %s s above the failover window, 2 x node_timeout + 5 s (%s s)"
                             % (phase["name"], entry["max_write_gap_s"], phase["gap_limit"]))
-            # kill -9 of one host or zone may lose the replication window: reported, not asserted.
-            if phase["name"] not in ("host", "zone"):
+            for key in ("alert_inputs", "cut_s", "cut_primaries"):
+                if key in phase:
+                    entry[key] = phase[key]
+            # kill -9 of one host or zone may lose the replication window, and a cut-off primary what it acknowledged
+            # until it gave up (about the node timeout): reported, not asserted.
+            if phase["name"] not in ("host", "zone") + PARTITIONS:
                 self.expect(entry["jobs_lost"] == 0 and sum(s["writes_lost"] for s in shards) == 0,
                             "%s: acknowledged writes or jobs lost: %s" % (phase["name"], entry["lost_jobs"]))
         self.expect(self.jobs.failure is None, "bullmq client failed: %s" % self.jobs.failure)
@@ -401,9 +465,18 @@ class Drill:
                 node_gaps = gaps.get("node")
                 self.expect(node_gaps is not None and max(node_gaps.values()) <= limit,
                             "%s: the Node.js client stalled on %s longer than %s s: %s" % (kill["phase"], queue, limit, node_gaps))
+        # After a cut the clients stall once the cut primary gives up (about the node timeout) until they find the
+        # promoted replica: reported, not asserted (they may also keep working on the cut primary until then).
+        cuts = []
+        for part in self.partitions:
+            lag = self.config["node_timeout_ms"] / 1000.0 + 3
+            cuts.append(dict(phase=part["phase"], hosts=part["hosts"], queues=dict(
+                (q, dict(python=stall(python[q], part["at"], self.stopped, lag),
+                         node=q in timeline and stall(timeline[q], part["at"], self.stopped, lag) or None))
+                for q in part["queues"])))
         handovers = []
         for phase in self.phases:
-            if phase["name"].startswith("coordinated") or phase["name"] == "zone-return":
+            if phase["name"].startswith("coordinated") or phase["name"].endswith("-return"):
                 window = (phase["start"], phase["end"])
                 worst = dict(node=max([event_gap(timeline[q]["processed"], window) for q in self.queues if q in timeline]
                                       or [None]),
@@ -421,10 +494,11 @@ class Drill:
         keys = ("client", "acknowledged", "processed", "lost", "lost_ids", "duplicated", "failed", "failed_reasons",
                 "add_errors", "worker_errors", "failure")
         totals = dict((k, node.get(k)) for k in keys)
-        self.expect(not node.get("failure") and node.get("lost") == 0 and node.get("failed") == 0
+        totals["lost_in_partitions"] = sum(e["node_jobs_lost"] for e in phases if e["name"] in PARTITIONS)
+        self.expect(not node.get("failure") and node.get("lost") == totals["lost_in_partitions"] and node.get("failed") == 0
                     and node.get("acknowledged", 0) > 0,
-                    "the Node.js client lost or failed acknowledged jobs: %s" % totals)
-        return dict(kills=kills, handovers=handovers, handover_limit_s=HANDOVER_GAP_S, node=totals)
+                    "the Node.js client lost or failed acknowledged jobs outside the partitions: %s" % totals)
+        return dict(kills=kills, partitions=cuts, handovers=handovers, handover_limit_s=HANDOVER_GAP_S, node=totals)
 
 
 def gap(accepted, errors, window):
@@ -459,6 +533,18 @@ def main(argv):
             print("%-12s %-16s stall s (processed/acked): Node.js %s  Python %s  (limit %s s)"
                   % (kill["phase"], queue, "/".join(str(v) for v in gaps.get("node", {}).values()) or "-",
                      "/".join(str(v) for v in gaps["python"].values()), kill["limit_s"]))
+    for phase in result["phases"]:
+        if phase["name"] in PARTITIONS:
+            print("%-14s cut %s s: lost %s of %s acknowledged writes, acknowledged %s s after the cut; jobs lost Python %d "
+                  "Node.js %d" % (phase["name"], phase["cut_s"], [s["writes_lost"] for s in phase["shards"]],
+                                  [s["writes_accepted"] for s in phase["shards"]],
+                                  [s["loss_window_s"] for s in phase["shards"] if s["loss_window_s"]],
+                                  phase["jobs_lost"], phase["node_jobs_lost"]))
+    for part in result["clients"]["partitions"]:
+        for queue, gaps in part["queues"].items():
+            print("%-14s %-16s stall s (processed/acked): Node.js %s  Python %s  (reported)"
+                  % (part["phase"], queue, "/".join(str(v) for v in (gaps["node"] or {}).values()) or "-",
+                     "/".join(str(v) for v in gaps["python"].values())))
     for handover in result["clients"]["handovers"]:
         print("%-12s planned handover: longest wait for a job Node.js %s s, Python %s s"
               % (handover["phase"], handover["node_s"], handover["python_s"]))

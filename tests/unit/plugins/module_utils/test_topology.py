@@ -58,3 +58,38 @@ def test_zone_violation_is_reported():
     violations = topo.summary()["zone_violations"]
     assert violations == [dict(replica="redis-b2", primary="redis-a1", zone="zone-a")]
     assert any("shares zone" in p for p in health_problems(topo))
+
+
+# ---------------------------------------------------------------- gather
+
+def test_gather_reads_the_nodes_in_parallel_and_notes_the_silent_ones():
+    """Every node's first command waits until all six are asked at once (a barrier that breaks after 5 s if they are
+    asked in turn); two nodes time out. The topology keeps the inventory's order and each silent node's reason."""
+    import threading
+
+    from ansible_collections.shardwise.redis.plugins.module_utils.cli import RedisCli
+    from ansible_collections.shardwise.redis.plugins.module_utils.topology import gather
+
+    barrier = threading.Barrier(len(INVENTORY), timeout=5)
+    silent = {"10.89.20.21", "10.89.20.32"}
+    by_addr = dict((addr, name) for name, addr in ADDR.items())
+    views = healthy_views()
+
+    def run(argv, data=None, environ_update=None):
+        host, args = argv[argv.index("-h") + 1], argv[argv.index("--no-auth-warning") + 1:]
+        if args == ["CLUSTER", "NODES"]:
+            barrier.wait()
+            if host in silent:
+                return 124, "", ""
+            return 0, views[by_addr[host]], ""
+        if args == ["CLUSTER", "INFO"]:
+            return 0, fixture("cluster-info-ok.txt"), ""
+        return 0, fixture("info-all-primary.txt"), ""
+
+    cli = RedisCli(run, "redis-cli", "admin", "secret", "ca", "crt", "key")
+    topology = gather(cli, INVENTORY)
+    assert list(topology.views) == [n["name"] for n in INVENTORY if n["host"] not in silent]
+    assert sorted(topology.errors) == ["redis-b1", "redis-c2"]
+    assert "no answer within 10 s" in topology.errors["redis-b1"]
+    assert "redis-b1" in topology.summary()["unreachable"]
+    assert not barrier.broken
