@@ -20,10 +20,10 @@ ARCHIVE := $(CACHE)/redis-7.2.4-linux-x86_64.tar.gz
 PROMTOOL := $(CACHE)/bin/promtool
 SCENARIOS ?= default drill recovery add_shard memory upgrade timers backup secrets
 
-.PHONY: help deps venv archive image lab lab-down lab-status lab-drill bench lint unit rules molecule test clean
+.PHONY: help deps venv archive image lab lab-durable lab-down lab-status lab-drill bench lint unit rules molecule test clean
 
 help:
-	@echo "make lab | lab-down | lab-status | lab-drill | bench | test | lint | unit | rules | molecule [SCENARIOS=...] | clean"
+	@echo "make lab | lab-durable | lab-down | lab-status | lab-drill | bench | test | lint | unit | rules | molecule [SCENARIOS=...] | clean"
 
 # ---------------------------------------------------------------- set-up (idempotent)
 $(CACHE)/.deps-stamp: Makefile tools/lab/podman-setup.sh
@@ -81,6 +81,14 @@ lab: venv archive image
 	@tools/lab/hosts.sh up
 	@$(BIN)/ansible-playbook -i inventories/lab playbooks/site.yml
 	@tools/lab/connect.sh
+
+# The durable profile (docs/failure-modes.md): nine hosts, two replicas per shard, min-replicas-to-write 1.
+# Replaces the six-host lab (same network and addresses); make lab-down removes it too.
+lab-durable: venv archive image
+	@tools/lab/hosts.sh down
+	@LAB_PROFILE=durable tools/lab/hosts.sh up
+	@$(BIN)/ansible-playbook -i inventories/lab-durable playbooks/site.yml
+	@LAB_INVENTORY=inventories/lab-durable tools/lab/connect.sh
 
 lab-down:
 	@tools/lab/hosts.sh down

@@ -53,13 +53,34 @@ def cluster_nodes(hosts, hostvars):
     return nodes
 
 
-def zone_layout(nodes, replicas=1, min_primaries=3, allow_zone_majority=False):
-    """The planned shards for nodes ([{name, zone}]), or a filter error saying why none exists."""
+def zone_layout(nodes, replicas=1, min_primaries=3, allow_zone_majority=False, min_replicas_to_write=0):
+    """The planned shards for nodes ([{name, zone}]), or a filter error saying why none exists. With
+    min_replicas_to_write, every primary must keep that many replicas after the loss of any one zone."""
+    zone_of = dict((n["name"], n["zone"]) for n in nodes)
     try:
-        return plan_layout({n["name"]: n["zone"] for n in nodes}, replicas=int(replicas),
-                           min_primaries=int(min_primaries), allow_zone_majority=bool(allow_zone_majority))
+        shards = plan_layout(zone_of, replicas=int(replicas), min_primaries=int(min_primaries),
+                             allow_zone_majority=bool(allow_zone_majority))
     except PlacementError as exc:
         raise AnsibleFilterError("zone layout impossible: %s" % exc)
+    wanted = int(min_replicas_to_write or 0)
+    for shard in shards if wanted > 0 else []:
+        by_zone = {}
+        for replica in shard["replicas"]:
+            by_zone.setdefault(zone_of[replica], []).append(replica)
+        zone, crowded = max(sorted(by_zone.items()), key=lambda item: len(item[1]))
+        if len(shard["replicas"]) - len(crowded) < wanted:
+            sizes = {}
+            for name in zone_of:
+                sizes[zone_of[name]] = sizes.get(zone_of[name], 0) + 1
+            raise AnsibleFilterError(
+                "zone layout cannot carry redis_min_replicas_to_write %d: primary %s would keep %d replica(s) after "
+                "zone %s is lost (its replicas %s are there), so its shard would refuse every write until the zone "
+                "returns. Spread the hosts so each replica of a shard has a zone of its own (zones now: %s; two "
+                "replicas per shard need three zones holding a third of the hosts each), lower "
+                "redis_min_replicas_to_write, or set redis_cluster_accept_write_stalls: true"
+                % (wanted, shard["primary"], len(shard["replicas"]) - len(crowded), zone, " and ".join(crowded),
+                   ", ".join("%s=%d" % item for item in sorted(sizes.items()))))
+    return shards
 
 
 def backup_restore_plan(manifest, nodes, replicas=1):

@@ -12,7 +12,7 @@ __metaclass__ = type
 from ansible_collections.shardwise.redis.plugins.module_utils.actions import Action, render_all
 from ansible_collections.shardwise.redis.plugins.module_utils.cli import RedisCliError, Stopped, WaitTimeout
 from ansible_collections.shardwise.redis.plugins.module_utils.executor import Executor, wait_healthy
-from ansible_collections.shardwise.redis.plugins.module_utils.placement import PlacementError, fill_seats, plan_layout
+from ansible_collections.shardwise.redis.plugins.module_utils.placement import PlacementError, fill_seats, plan_layout, spread_replicas
 from ansible_collections.shardwise.redis.plugins.module_utils.slots import CLUSTER_SLOTS, even_split, parse, to_ranges, to_set
 from ansible_collections.shardwise.redis.plugins.module_utils.slots import render as render_slots
 from ansible_collections.shardwise.redis.plugins.module_utils.topology import check_meets, gather
@@ -92,7 +92,7 @@ def plan_cluster(topology, replicas=1, min_primaries=3, allow_zone_majority=Fals
     need = {p: max(0, replicas - len(have[p])) for p in primaries}
     wanted = sum(need.values())
     if wanted and free:
-        chosen = assign_free(primaries, need, free, topology.zone_of)
+        chosen = assign_free(primaries, need, free, topology.zone_of, have)
         for primary, new in chosen.items():
             for replica in new:
                 actions.append(Action("replicate", replica, primary=primary))
@@ -148,7 +148,7 @@ def plan_with_layout(topology, slot_layout, replicas=1):
     free = [n for n in names if n not in primaries and n not in replicating]
     notes = []
     if sum(need.values()) and free:
-        for primary, new in assign_free(primaries, need, free, topology.zone_of).items():
+        for primary, new in assign_free(primaries, need, free, topology.zone_of, have).items():
             actions += [Action("replicate", replica, primary=primary) for replica in new]
     elif sum(need.values()):
         notes.append("primaries %s have fewer than %d replica(s) and no free node is left"
@@ -167,8 +167,21 @@ def _meets(topology, anchor, names):
     return actions
 
 
-def assign_free(primaries, need, free, zone_of):
-    """Pick replicas for primaries short of them from the free nodes, never in the same zone."""
+def assign_free(primaries, need, free, zone_of, have=None):
+    """Pick replicas for primaries short of them from the free nodes, never in the same zone; with `have` (each
+    primary's current replicas), and two or more replicas per primary in the end, each in a zone of its own
+    where the free nodes allow it (spread_replicas; current replicas stay where they are)."""
+    have = have or {}
+    if any(len(have.get(p, [])) + need[p] >= 2 for p in primaries):
+        seed = dict((r, p) for p in primaries for r in have.get(p, []))
+        total = dict((p, len(have.get(p, [])) + need[p]) for p in primaries)
+        spread = spread_replicas(total, free, zone_of, lambda p, c: free.index(c), seed)
+        added = [(p, c) for c, p in spread.items() if c in free]
+        if len(added) == min(sum(need.values()), len(free)):
+            result = {}
+            for primary, node in sorted(added, key=lambda item: (primaries.index(item[0]), free.index(item[1]))):
+                result.setdefault(primary, []).append(node)
+            return result
     seats = [(p, k) for p in primaries for k in range(need[p])]
     match = fill_seats(seats, free, lambda seat, c: zone_of[c] != zone_of[seat[0]],
                        lambda seat, c: free.index(c))

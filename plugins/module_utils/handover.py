@@ -26,8 +26,10 @@ from ansible_collections.shardwise.redis.plugins.module_utils.topology import (
 
 def restart_problems(topology):
     """Why no node may be stopped now (empty: it may). A zone holding half the primaries is allowed:
-    each handover moves a primary into its replica's zone until the roll restores the spread."""
-    return health_problems(topology, allow_zone_majority=True)
+    each handover moves a primary into its replica's zone until the roll restores the spread. New hosts
+    waiting outside the cluster (spare: they hold no slots and follow no primary) are allowed too: the
+    site.yml run that installs them may also change the members' redis.conf."""
+    return health_problems(topology, allow_spare=True, allow_zone_majority=True)
 
 
 def plan_release(topology, node):

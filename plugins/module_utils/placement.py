@@ -166,10 +166,75 @@ def fill_seats(seats, candidates, allowed, rank, seed=None):
     return match
 
 
+def spread_replicas(need, candidates, zone_of, rank, seed=None):
+    """Give each primary p up to need[p] replicas from `candidates`, none in p's zone and no two in one zone, so
+    that losing any one zone costs a primary at most one replica (what min-replicas-to-write 1 with two replicas
+    per shard relies on). An augmenting-path search (a small max flow: primary -> zone -> candidate): a free
+    candidate is always tried before taking one from another primary, which then looks for a replacement.
+
+    rank(primary, cand) orders the choices (lowest first); seed is an initial {cand: primary} (links kept unless
+    re-routing needs them; the caller passes only valid ones). Returns {cand: primary} for every seat it could
+    fill; the caller compares the count with sum(need)."""
+    owner = dict(seed or {})
+    held = {}
+    for cand, primary in owner.items():
+        held.setdefault(primary, []).append(cand)
+
+    def choices(primary, seen):
+        zones = set(zone_of[c] for c in held.get(primary, []))
+        return sorted((c for c in candidates if c not in seen and zone_of[c] != zone_of[primary] and zone_of[c] not in zones),
+                      key=lambda c: rank(primary, c))
+
+    def take(primary, cand):
+        previous = owner.get(cand)
+        if previous is not None:
+            held[previous].remove(cand)
+        owner[cand] = primary
+        held.setdefault(primary, []).append(cand)
+        return previous
+
+    def augment(primary, seen):
+        options = choices(primary, seen)
+        for cand in options:
+            if cand not in owner:
+                take(primary, cand)
+                return True
+        for cand in options:
+            if cand in seen:
+                continue
+            seen.add(cand)
+            previous = take(primary, cand)
+            if augment(previous, seen):
+                return True
+            take(previous, cand)  # undo: the other primary found no replacement
+        return False
+
+    for primary in need:
+        while len(held.get(primary, [])) < need[primary] and augment(primary, set()):
+            pass
+    return owner
+
+
 def assign_replicas(primaries, candidates, zone_of, replicas):
     """Give each primary `replicas` replicas from other zones (perfect matching or PlacementError).
-    Seat k of a primary prefers the zone k+1 steps after the primary's in rotation."""
+    Seat k of a primary prefers the zone k+1 steps after the primary's in rotation. With two or more
+    replicas, each replica of a primary goes to its own zone when the zones allow it (spread_replicas)."""
     zone_list = sorted(set(zone_of.values()))
+    if replicas >= 2:
+        def order(primary, cand):
+            start = zone_list.index(zone_of[primary])
+            rotation = [zone_list[(start + 1 + i) % len(zone_list)] for i in range(len(zone_list))]
+            return rotation.index(zone_of[cand]), candidates.index(cand)
+
+        spread = spread_replicas(dict((p, replicas) for p in primaries), candidates, zone_of, order)
+        if len(spread) == replicas * len(primaries):
+            result = {p: [] for p in primaries}
+            for cand in candidates:
+                if cand in spread:
+                    result[spread[cand]].append(cand)
+            for primary in primaries:
+                result[primary].sort(key=lambda c: order(primary, c))
+            return result
     seats = [(p, k) for p in primaries for k in range(replicas)]
 
     def rank(seat, cand):
@@ -193,6 +258,24 @@ def assign_replicas(primaries, candidates, zone_of, replicas):
 def _shards(primaries, assignment, zone_of, zone_list):
     ordered = sorted(primaries, key=lambda p: (zone_list.index(zone_of[p]), list(zone_of).index(p)))
     return [{"primary": p, "zone": zone_of[p], "replicas": list(assignment.get(p, []))} for p in ordered]
+
+
+def shared_replica_zones(shards, zone_of):
+    """Primaries two of whose replicas share a zone although the other zones could hold them apart (each
+    replica in its own zone other than the primary's): losing that zone would cost the primary two replicas.
+    List of (primary, zone, [replicas])."""
+    zones = set(zone_of.values())
+    found = []
+    for shard in shards:
+        by_zone = {}
+        for replica in shard["replicas"]:
+            by_zone.setdefault(zone_of.get(replica), []).append(replica)
+        if len(zones) - 1 < len(shard["replicas"]):
+            continue  # too few zones to keep them apart
+        for zone, members in sorted(by_zone.items(), key=lambda item: str(item[0])):
+            if zone is not None and len(members) > 1:
+                found.append((shard["primary"], zone, sorted(members)))
+    return found
 
 
 def zone_violations(shards, zone_of):

@@ -14,7 +14,7 @@ __metaclass__ = type
 from ansible_collections.shardwise.redis.plugins.module_utils.actions import Action, render_all
 from ansible_collections.shardwise.redis.plugins.module_utils.cli import RedisCliError, Stopped, WaitTimeout
 from ansible_collections.shardwise.redis.plugins.module_utils.executor import Executor
-from ansible_collections.shardwise.redis.plugins.module_utils.placement import PlacementError, fill_seats
+from ansible_collections.shardwise.redis.plugins.module_utils.placement import PlacementError, fill_seats, spread_replicas
 from ansible_collections.shardwise.redis.plugins.module_utils.topology import gather, health_problems, in_sync, join_refusals
 
 ROUNDS = 3
@@ -27,9 +27,35 @@ def failover_window(node_timeout_ms):
     return -(-2 * int(node_timeout_ms) // 1000) + 5
 
 
+def _spread_replicas(primaries, replicas, current, zone_of, per_primary):
+    """With two or more replicas per primary: each primary's replicas in zones of their own (spread_replicas),
+    keeping the current links that obey that; replicas beyond the seats follow below. None when the nodes
+    cannot fill every primary's seats that way (then the plain zone rule applies)."""
+    seed, zones = {}, {}
+    for rep in replicas:
+        primary = current.get(rep)
+        if primary in primaries and zone_of.get(rep) != zone_of.get(primary) \
+                and zone_of.get(rep) not in zones.setdefault(primary, set()) and len(zones[primary]) < per_primary:
+            seed[rep] = primary
+            zones[primary].add(zone_of.get(rep))
+    placed = spread_replicas(dict((p, per_primary) for p in primaries), replicas, zone_of,
+                             lambda primary, rep: (current.get(rep) != primary, replicas.index(rep)), seed)
+    if len(placed) < per_primary * len(primaries):
+        return None
+    return placed
+
+
 def _rebalance_replicas(primaries, replicas, current, zone_of, per_primary):
-    """Assign replicas to primaries so none shares its primary's zone, keeping current links
-    where they are valid. Returns {replica: primary} or raises PlacementError."""
+    """Assign replicas to primaries so none shares its primary's zone (and, with two or more per primary, no two
+    share a zone where the zones allow it), keeping current links where they are valid. Returns {replica: primary}
+    or raises PlacementError."""
+    spread = _spread_replicas(primaries, replicas, current, zone_of, per_primary) if per_primary >= 2 else None
+    if spread is not None and len(spread) < len(replicas):  # more replicas than seats: the rest by the plain rule
+        rest = [r for r in replicas if r not in spread]
+        extra = _rebalance_replicas(primaries, rest, current, zone_of, 0)
+        spread.update(extra)
+    if spread is not None:
+        return spread
     seats = [(p, k) for p in primaries for k in range(per_primary)]
     extra = len(replicas) - len(seats)
     if extra > 0:  # more replicas than seats: give the extra ones more seats round-robin

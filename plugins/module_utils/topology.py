@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.shardwise.redis.plugins.module_utils import availability
 from ansible_collections.shardwise.redis.plugins.module_utils.cli import RedisCliError
-from ansible_collections.shardwise.redis.plugins.module_utils.placement import PlacementError, zone_violations
+from ansible_collections.shardwise.redis.plugins.module_utils.placement import PlacementError, shared_replica_zones, zone_violations
 from ansible_collections.shardwise.redis.plugins.module_utils.slots import (
     CLUSTER_SLOTS, count as count_slots, render as render_slots, to_set)
 
@@ -224,6 +224,7 @@ class Topology:
             slots_covered=len(self.covered_slots()),
             open_slots=self.open_slots(),
             zone_violations=[dict(replica=r, primary=p, zone=z) for r, p, z in zone_violations(shards, self.zone_of)],
+            shared_replica_zones=[dict(primary=p, zone=z, replicas=r) for p, z, r in shared_replica_zones(shards, self.zone_of)],
             failed_nodes=self.failed_nodes(),
             unreachable=self.unreachable,
             availability=availability.report(self),
@@ -302,6 +303,10 @@ def health_problems(topology, summary=None, allow_spare=False, allow_zone_majori
         problems.append("node %s is flagged failing by the cluster" % name)
     for item in summary["zone_violations"]:
         problems.append("replica %s shares zone %s with its primary %s" % (item["replica"], item["zone"], item["primary"]))
+    for item in summary.get("shared_replica_zones", []):
+        problems.append("replicas %s of primary %s share zone %s: losing it would leave the primary without a replica; "
+                        "run playbooks/failover_recovery.yml (it moves one to another zone)"
+                        % (" and ".join(item["replicas"]), item["primary"], item["zone"]))
     members = set(topology.members())
     for node in topology.inventory:
         if node["name"] not in members and node["name"] not in summary["unreachable"] and node["name"] not in spare:

@@ -108,6 +108,7 @@ cluster:
     slots_covered: 16384
     open_slots: []
     zone_violations: []
+    shared_replica_zones: []
     failed_nodes: []
     unreachable: []
     availability: {refusing: [], unprotected: [], zone_majority: []}
@@ -128,6 +129,13 @@ cluster:
     zone_violations:
       description: Replicas in their primary's zone.
       type: list
+    shared_replica_zones:
+      description:
+        - Primaries two of whose replicas share a zone although the other zones could keep them apart (with two
+          replicas per shard, losing that zone would leave the primary without a replica).
+        - Each item has V(primary), V(zone) and V(replicas).
+      type: list
+      version_added: 0.4.0
     failed_nodes:
       description: Nodes the cluster flags C(fail).
       type: list

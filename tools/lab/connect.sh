@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Print how to connect to the lab and the state of every node (read-only).
+# Print how to connect to the lab and the state of every node (read-only). LAB_INVENTORY: the lab's inventory
+# folder (inventories/lab, or inventories/lab-durable).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
@@ -32,4 +33,4 @@ while read -r name addr zone; do
   slots=$("$cli" "${tls[@]}" --user admin --no-auth-warning -h "$addr" -p 6379 CLUSTER NODES \
           | awk '/myself/ {s=""; for (i = 9; i <= NF; i++) s = s (s ? "," : "") $i; print (s ? s : "-")}')
   printf '%-10s %-13s %-7s %-8s %-9s %-13s %s\n' "$name" "$addr" "$zone" "$version" "$role" "$slots" "$state"
-done < <(sed -n 's/^ *\(redis-[a-z0-9]*\): {ansible_host: \([0-9.]*\), redis_zone: \([a-z-]*\)}.*/\1 \2 \3/p' inventories/lab/hosts.yml)
+done < <(sed -n 's/^ *\(redis-[a-z0-9]*\): {ansible_host: \([0-9.]*\), redis_zone: \([a-z-]*\)}.*/\1 \2 \3/p' "${LAB_INVENTORY:-inventories/lab}/hosts.yml")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start or remove the six lab hosts: privileged systemd containers with SSH on a podman network
-# with fixed addresses. Usage: hosts.sh up|down|status
-# Names, zones and addresses mirror inventories/lab/hosts.yml.
+# with fixed addresses. Usage: [LAB_PROFILE=durable] hosts.sh up|down|status
+# Names, zones and addresses mirror inventories/lab/hosts.yml; LAB_PROFILE=durable adds a third host per
+# zone (inventories/lab-durable: two replicas per shard, docs/failure-modes.md).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -15,6 +16,12 @@ hosts=(
   "redis-b1 zone-b 21 bookworm" "redis-b2 zone-b 22 trixie"
   "redis-c1 zone-c 31 bookworm" "redis-c2 zone-c 32 trixie"
 )
+durable=("redis-a3 zone-a 13 trixie" "redis-b3 zone-b 23 bookworm" "redis-c3 zone-c 33 trixie")
+case "${LAB_PROFILE:-default}" in
+  default) ;;
+  durable) hosts+=("${durable[@]}") ;;
+  *) echo "LAB_PROFILE must be default or durable, not '${LAB_PROFILE}'" >&2; exit 2 ;;
+esac
 
 up() {
   declare -A image=([bookworm]="$("$here/image.sh" bookworm)" [trixie]="$("$here/image.sh" trixie)")
@@ -56,7 +63,7 @@ wait_ssh() {
 
 down() {
   local spec name
-  for spec in "${hosts[@]}"; do
+  for spec in "${hosts[@]}" "${durable[@]}"; do
     read -r name _ <<<"$spec"
     podman rm -f -t 5 "$name" >/dev/null 2>&1 || true
   done

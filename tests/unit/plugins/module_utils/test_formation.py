@@ -201,3 +201,23 @@ def test_a_node_from_another_cluster_or_with_data_is_refused_at_meet():
     views["redis-c2"] += "%040x %s:6379@16379 master - 0 0 0 connected\n" % (1, ADDR["redis-a1"])
     actions, _unused = plan_cluster(Topology(INVENTORY, views))
     assert "meet" in [a["op"] for a in actions]
+
+
+def test_a_second_replica_per_primary_comes_from_a_zone_of_its_own():
+    """redis_cluster_replicas raised from 1 to 2 on the six-node lab with a third host per zone: each primary's new
+    replica is in the zone that neither the primary nor its first replica is in (the first fit in inventory order
+    would give redis-a1 a second replica in zone-b, beside redis-b2)."""
+    extra = [("redis-a3", "10.89.20.13", "zone-a"), ("redis-b3", "10.89.20.23", "zone-b"),
+             ("redis-c3", "10.89.20.33", "zone-c")]
+    inventory = INVENTORY + [dict(name=n, host=h, port=6379, zone=z) for n, h, z in extra]
+    views = healthy_views()
+    for k, (name, host, _zone) in enumerate(extra):
+        views[name] = fresh_view("%040x" % (90 + k), host)
+    topology = Topology(inventory, views)
+    actions, _unused = plan_cluster(topology, replicas=2)
+    added = dict((a["node"], a["primary"]) for a in actions if a["op"] == "replicate")
+    assert sorted(added) == ["redis-a3", "redis-b3", "redis-c3"]
+    for new, primary in added.items():
+        first = [n for n in ADDR if topology.primary_of(n) == primary]
+        zones = {topology.zone_of[primary], topology.zone_of[new]} | {topology.zone_of[n] for n in first}
+        assert len(zones) == 3, (new, primary, first)

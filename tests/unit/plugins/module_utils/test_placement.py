@@ -4,7 +4,7 @@ import random
 import pytest
 
 from ansible_collections.shardwise.redis.plugins.module_utils.placement import (
-    PlacementError, plan_layout, primary_caps, zone_violations)
+    PlacementError, plan_layout, primary_caps, shared_replica_zones, spread_replicas, zone_violations)
 
 
 def feasible_brute_force(zone_of, replicas):
@@ -120,3 +120,57 @@ def test_property_feasible_inputs_obey_the_rule_and_infeasible_are_refused(seed)
         for y in sizes:
             if placed[x] > placed[y] + 1:
                 assert placed[y] == caps[y], (placed, caps)
+
+
+# ---------------------------------------------------------------- two replicas: each in its own zone
+
+def spread_exists(primaries, rest, zone_of, replicas):
+    """Exhaustive: can `rest` give each primary `replicas` replicas, none in its zone and no two in one zone?"""
+    slots = [p for p in primaries for _unused in range(replicas)]
+    for perm in itertools.permutations(rest):
+        taken = {}
+        ok = True
+        for r, p in zip(perm, slots):
+            if zone_of[r] == zone_of[p] or zone_of[r] in taken.setdefault(p, set()):
+                ok = False
+                break
+            taken[p].add(zone_of[r])
+        if ok:
+            return True
+    return False
+
+
+@pytest.mark.parametrize("seed", range(150))
+def test_property_two_replicas_take_distinct_zones_whenever_possible(seed):
+    rng = random.Random(seed)
+    zones = ["z%d" % i for i in range(rng.choice([3, 3, 4]))]
+    nodes = {"n%02d" % i: rng.choice(zones) for i in range(9)}
+    try:
+        shards = plan_layout(nodes, replicas=2)
+    except PlacementError:
+        return
+    check_layout(shards, nodes, 2)
+    primaries = [s["primary"] for s in shards]
+    rest = [n for n in nodes if n not in primaries]
+    if spread_exists(primaries, rest, nodes, 2):
+        assert shared_replica_zones(shards, nodes) == [], shards
+        assert all(len({nodes[r] for r in s["replicas"]}) == 2 for s in shards)
+
+
+def test_spread_takes_a_replica_from_another_primary_when_that_one_has_a_replacement():
+    # p2 (zone b) needs two replicas: a1 is free, c1 and e1 are p1's. p1 (zone a) gives up c1 because it can
+    # take b1 instead (b1 is in p2's own zone, useless to p2).
+    zone_of = {"p1": "a", "p2": "b", "c1": "c", "e1": "e", "a1": "a", "b1": "b"}
+    owner = spread_replicas({"p1": 2, "p2": 2}, ["c1", "e1", "a1", "b1"], zone_of, lambda p, c: 0,
+                            seed={"c1": "p1", "e1": "p1"})
+    assert sorted(c for c, p in owner.items() if p == "p2") == ["a1", "c1"]
+    assert sorted(c for c, p in owner.items() if p == "p1") == ["b1", "e1"]
+
+
+def test_two_replicas_in_one_zone_are_flagged_only_when_the_zones_could_keep_them_apart():
+    zone_of = {"a1": "a", "b1": "b", "b2": "b", "c1": "c"}
+    shards = [{"primary": "a1", "replicas": ["b1", "b2"]}]
+    assert shared_replica_zones(shards, zone_of) == [("a1", "b", ["b1", "b2"])]
+    two_zones = {"a1": "a", "b1": "b", "b2": "b"}
+    assert shared_replica_zones(shards, two_zones) == []
+    assert shared_replica_zones([{"primary": "a1", "replicas": ["b1", "c1"]}], zone_of) == []

@@ -4,7 +4,7 @@ import pytest
 from ansible_collections.shardwise.redis.plugins.module_utils.placement import PlacementError
 from ansible_collections.shardwise.redis.plugins.module_utils.actions import render
 from ansible_collections.shardwise.redis.plugins.module_utils.recovery import plan_recovery
-from ansible_collections.shardwise.redis.plugins.module_utils.topology import Topology, parse_cluster_nodes
+from ansible_collections.shardwise.redis.plugins.module_utils.topology import Topology, health_problems, parse_cluster_nodes
 
 from lab_capture import ADDR, INVENTORY, fixture as read, healthy_views as healthy
 
@@ -213,3 +213,58 @@ def test_no_promotion_of_a_copy_that_stopped_long_before_the_primary_died():
     with pytest.raises(PlacementError, match="unknown age"):
         plan_recovery(Topology(INVENTORY, views, server_info={"redis-b2": "slave_repl_offset:7\r\n"}),
                       max_copy_gap_ms=limit)
+
+
+# ---------------------------------------------------------------- two replicas per primary (the durable profile)
+
+def nine_nodes(replicas_of):
+    """Views of a nine-node cluster (three per zone; a1, b1, c1 primaries) where replicas_of says whose replica
+    each other node is, as every node would print CLUSTER NODES."""
+    names = ["redis-%s%d" % (z, i) for z in "abc" for i in (1, 2, 3)]
+    inventory = [dict(name=n, host="10.0.%d.%s" % ("abc".index(n[6]) + 1, n[7]), port=6379, zone="zone-" + n[6])
+                 for n in names]
+    node_id = dict((n, ("%040x" % (k + 1))) for k, n in enumerate(names))
+    slots = {"redis-a1": "0-5460", "redis-b1": "5461-10922", "redis-c1": "10923-16383"}
+    lines = []
+    for node in inventory:
+        name = node["name"]
+        role = "master" if name in slots else "slave"
+        lines.append((name, "%s %s:6379@16379,%s %s %s 0 1 1 connected %s" % (
+            node_id[name], node["host"], name, "%s", node_id[replicas_of[name]] if role == "slave" else "-",
+            slots.get(name, ""))))
+    views = {}
+    for me in names:
+        views[me] = "\n".join((line % ("myself," + ("master" if name in slots else "slave")) if name == me
+                               else line % ("master" if name in slots else "slave")).rstrip() for name, line in lines)
+    return inventory, views
+
+
+def test_two_replicas_of_a_primary_in_one_zone_are_a_problem_and_recovery_moves_one():
+    crowded = {"redis-b2": "redis-a1", "redis-b3": "redis-a1", "redis-c2": "redis-b1", "redis-c3": "redis-b1",
+               "redis-a2": "redis-c1", "redis-a3": "redis-c1"}
+    inventory, views = nine_nodes(crowded)
+    topo = Topology(inventory, views)
+    summary = topo.summary()
+    assert summary["zone_violations"] == []
+    assert [(i["primary"], i["zone"]) for i in summary["shared_replica_zones"]] == [
+        ("redis-a1", "zone-b"), ("redis-b1", "zone-c"), ("redis-c1", "zone-a")]
+    assert any("share zone zone-b" in p for p in health_problems(topo))
+    actions, _notes = plan_recovery(topo, replicas=2)
+    moves = dict((a["node"], a["primary"]) for a in actions if a["op"] == "replicate")
+    assert len(moves) == 3  # one replica of each primary moves, the other stays
+    after = dict(crowded, **moves)
+    for primary in ("redis-a1", "redis-b1", "redis-c1"):
+        zones = sorted(r[6] for r, p in after.items() if p == primary)
+        assert len(zones) == 2 and len(set(zones)) == 2 and primary[6] not in zones, (primary, after)
+    spread = nine_nodes(after)
+    assert plan_recovery(Topology(*spread), replicas=2)[0] == []
+    assert Topology(*spread).summary()["shared_replica_zones"] == []
+    assert not [p for p in health_problems(Topology(*spread)) if "share zone" in p]
+
+
+def test_one_replica_per_primary_keeps_the_plain_rule():
+    crowded = {"redis-b2": "redis-a1", "redis-b3": "redis-a1", "redis-c2": "redis-b1", "redis-c3": "redis-b1",
+               "redis-a2": "redis-c1", "redis-a3": "redis-c1"}
+    topo = Topology(*nine_nodes(crowded))
+    # with redis_cluster_replicas 1 the layout is valid (each replica outside its primary's zone): nothing moves
+    assert [a for a in plan_recovery(topo, replicas=1)[0] if a["op"] == "replicate"] == []
