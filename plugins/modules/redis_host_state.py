@@ -73,7 +73,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 files:
-  description: Per path - exists, type (file, directory, link, other), owner, group, mode (4 octal digits), sha256 (files), target (links).
+  description: Per path - exists, type (file, directory, link, other), owner, group, mode (4 octal digits), sha256 and mtime
+    (files: modification time, epoch seconds), target (links).
   returned: always
   type: dict
   sample: {/etc/redis/redis.conf: {exists: true, type: file, owner: redis, group: redis, mode: "0640", sha256: "9f86d0..."}}
@@ -100,11 +101,13 @@ binaries:
   sample: {/usr/local/bin/redis-server: {version: "Redis server v=7.2.4 sha=00000000:0 malloc=jemalloc-5.3.0", linked: [libssl.so.1.1],
            realpath: /opt/redis/redis-7.2.4-linux-x86_64/bin/redis-server}}
 units:
-  description: Per unit - enabled (output of systemctl is-enabled), active (systemctl is-active) and exe, the program
-    its main process runs (null when not running; ending in C( (deleted)) when the file was replaced since it started).
+  description: Per unit - enabled (output of systemctl is-enabled), active (systemctl is-active), exe, the program
+    its main process runs (null when not running; ending in C( (deleted)) when the file was replaced since it started),
+    and started, when that process started (epoch seconds; null when not running).
   returned: always
   type: dict
-  sample: {redis.service: {enabled: enabled, active: active, exe: /opt/redis/redis-7.2.4-linux-x86_64/bin/redis-server}}
+  sample: {redis.service: {enabled: enabled, active: active, exe: /opt/redis/redis-7.2.4-linux-x86_64/bin/redis-server,
+                           started: 1796632800.52}}
 packages:
   description: Per package - the installed version, or null when not installed (or not a Debian system).
   returned: always
@@ -144,7 +147,7 @@ def file_state(path):
         with open(path, "rb") as fh:
             for block in iter(lambda: fh.read(65536), b""):
                 digest.update(block)
-        out.update(type="file", sha256=digest.hexdigest())
+        out.update(type="file", sha256=digest.hexdigest(), mtime=st.st_mtime)
     else:
         out["type"] = "other"
     return out
@@ -187,6 +190,19 @@ def binary_state(module, path):
                 realpath=os.path.realpath(path))
 
 
+def process_started(pid, proc="/proc"):
+    """When process `pid` started (epoch seconds), from its /proc stat (clock ticks after boot) and the boot time;
+    None when unreadable."""
+    try:
+        with open(os.path.join(proc, str(pid), "stat")) as fh:
+            ticks = int(fh.read().rsplit(")", 1)[1].split()[19])  # field 22, starttime; fields after ")" start at 3
+        with open(os.path.join(proc, "stat")) as fh:
+            boot = int(next(line.split()[1] for line in fh if line.startswith("btime ")))
+    except (IOError, OSError, ValueError, IndexError, StopIteration):
+        return None
+    return boot + ticks / float(os.sysconf("SC_CLK_TCK"))
+
+
 def unit_states(module, units):
     if not units:
         return {}
@@ -201,12 +217,13 @@ def unit_states(module, units):
     for unit in units:
         rc, out, err = module.run_command([systemctl, "show", "-p", "MainPID", "--value", unit])
         pid = out.strip()
-        states[unit]["exe"] = None
+        states[unit]["exe"] = states[unit]["started"] = None
         if rc == 0 and pid.isdigit() and int(pid) > 0:
             try:  # " (deleted)" ends the path when the file was replaced under the running process
                 states[unit]["exe"] = os.readlink("/proc/%s/exe" % pid)
             except OSError:
                 pass
+            states[unit]["started"] = process_started(pid)
     return states
 
 

@@ -1,7 +1,7 @@
 """make bench: every headline figure of shardwise.redis measured side by side with its reference, in one
 run on a fresh lab (six local hosts in three zones; needs `make venv archive image`, which make bench does).
 
-  .venv/bin/python tools/bench/bench.py [--phases converge,reshard,bullmq,memory,failover,node_timeout,partition]
+  .venv/bin/python tools/bench/bench.py [--phases converge,reshard,bullmq,memory,failover,node_timeout,partition,durable]
 
 Phases (in this order; converge recreates the lab hosts, the others use the lab as it is):
   converge  first site.yml on fresh hosts against a re-run (changed=0), with the slowest re-run tasks
@@ -17,6 +17,10 @@ Phases (in this order; converge recreates the lab hosts, the others use the lab 
   node_timeout  cluster-node-timeout 5000, 3000 and 2000 ms: 3 kills each (server and client gaps) and the
             stalls of a primary (1-4.5 s busy) that make the cluster fail it over though nothing died;
             BGSAVE's fork time per GB
+  partition a primary's host (and a zone) cut off for 20 s under the defaults and two levers (partition_bench.py)
+  durable   recreates the lab as the nine-host durable profile (make lab-durable) and runs its drill
+            (durable_bench.py): kills keep every shard writable with nothing lost, and a cut-off primary loses
+            only writes from its first 2 s. The lab stays the durable one afterwards (make lab restores six).
 
 Writes bench/results/<date>.json, bench/results/<date>-reshard.png and <date>-failover.png, and the
 ratio table into docs/benchmarks.md; prints the table. Never prints a secret.
@@ -34,17 +38,17 @@ TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 import yaml
 
-PHASES = ["converge", "reshard", "bullmq", "memory", "failover", "node_timeout", "partition"]
+PHASES = ["converge", "reshard", "bullmq", "memory", "failover", "node_timeout", "partition", "durable"]
 FAILOVER_KILLS = 10
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 
-def lab_config(out):
-    hosts = yaml.safe_load(open(os.path.join(TOP, "inventories", "lab", "hosts.yml")))["redis"]["hosts"]
+def lab_config(out, inventory="lab"):
+    hosts = yaml.safe_load(open(os.path.join(TOP, "inventories", inventory, "hosts.yml")))["redis"]["hosts"]
     return dict(pki=os.path.join(TOP, ".cache", "lab", "pki"), container_prefix="", runner="redis-a1", out=out,
                 hosts=dict((n, h["ansible_host"]) for n, h in hosts.items()),
                 zones=dict((n, h["redis_zone"]) for n, h in hosts.items()),
-                runbook=[os.path.join(TOP, ".venv", "bin", "ansible-playbook"), "-i", os.path.join(TOP, "inventories", "lab"),
+                runbook=[os.path.join(TOP, ".venv", "bin", "ansible-playbook"), "-i", os.path.join(TOP, "inventories", inventory),
                          os.path.join(TOP, "playbooks", "failover_recovery.yml"), "-e", "redis_runbook_report_dir=" + out],
                 report=os.path.join(out, "failover_recovery-latest.json"))
 
@@ -55,12 +59,12 @@ def secrets():
             os.environ["REDIS_%s_PASSWORD" % user.upper()] = fh.read().strip()
 
 
-def site(profile=False):
+def site(profile=False, inventory="lab"):
     env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
     if profile:
         env.update(ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks", PROFILE_TASKS_TASK_OUTPUT_LIMIT="12")
     started = time.time()
-    proc = subprocess.run([os.path.join(TOP, ".venv", "bin", "ansible-playbook"), "-i", os.path.join(TOP, "inventories", "lab"),
+    proc = subprocess.run([os.path.join(TOP, ".venv", "bin", "ansible-playbook"), "-i", os.path.join(TOP, "inventories", inventory),
                            os.path.join(TOP, "playbooks", "site.yml")], cwd=TOP, env=env, text=True,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
     seconds = time.time() - started
@@ -148,6 +152,19 @@ def table(results):
             rows.append(("kill -9 of a primary's host under %s with one replica per shard: the shard refuses writes"
                          % cost["profile"], fmt(cost["refused_s"], " s"), "%d s until the host is back" % cost["host_back_after_s"],
                          "-", "the cost of that lever"))
+    d = results.get("durable")
+    if d:
+        for row in d["durable"]["phases"]:
+            cut = row["phase"].startswith("partition")
+            rows.append(("Durable profile (9 hosts, 2 replicas, min-replicas-to-write 1, lag 1 s), %s: %s"
+                         % (row["phase"], "acknowledged writes lost (acknowledged s after the cut)" if cut
+                            else "every shard writable after; writes and jobs lost"),
+                         ("%d of %d (%s s)" % (row["writes_lost"], row["writes_acknowledged"],
+                                               max([w[1] for w in row["loss_window_s"]] or [0])) if cut else
+                          "%s s; %d, %d/%s" % (row["writable_after_s"], row["writes_lost"], row["python_jobs_lost"],
+                                               row["node_jobs_lost"])),
+                         "-", "-", "loss within %s s of the cut" % fmt(d["durable"]["window_s"]) if cut
+                         else "<= node timeout + 3 s; 0 lost"))
     b = results.get("bullmq")
     if b:
         rows.append(("BullMQ jobs/s, 6 queues, TLS+ACL cluster vs one plain Redis", fmt(b["cluster"]["jobs_per_second"]),
@@ -225,6 +242,17 @@ def main(argv):
         elif phase == "partition":
             import partition_bench
             results[phase] = partition_bench.run(config, work=os.path.join(work, "partition-node"))
+        elif phase == "durable":
+            import durable_bench
+            subprocess.run([os.path.join(TOP, "tools", "lab", "hosts.sh"), "down"], check=True, stdout=subprocess.DEVNULL)
+            subprocess.run([os.path.join(TOP, "tools", "lab", "hosts.sh"), "up"], check=True, stdout=subprocess.DEVNULL,
+                           env=dict(os.environ, LAB_PROFILE="durable"))
+            formed = site(inventory="lab-durable")
+            print("  durable lab formed by site.yml in %.1f s" % formed["seconds"], flush=True)
+            durable = lab_config(work, "lab-durable")
+            durable["node_timeout_ms"] = 5000
+            results[phase] = durable_bench.run(durable)
+            results[phase]["site"] = formed
     commit = subprocess.run(["git", "-C", TOP, "rev-parse", "--short", "HEAD"], stdout=subprocess.PIPE, text=True,
                             check=False).stdout.strip()
     meta = dict(date=date, commit=commit, seconds=round(time.time() - started), cpus="%d cores" % os.cpu_count(),

@@ -242,9 +242,10 @@ class Drill:
                     "host: the runbook did not name the NOREPLICAS refusal: %s" % degraded["problems"])
         self.return_hosts("coordinated", [victim])
 
-    def other_hosts_phase(self):
-        """kill -9 the host of each other shard's primary in turn; each returns and gets its primary back."""
-        for shard in range(2, len(self.initial) + 1):
+    def other_hosts_phase(self, first=2):
+        """kill -9 the host of each other shard's primary in turn (from shard `first`); each returns and gets its
+        primary back."""
+        for shard in range(first, len(self.initial) + 1):
             victim = owner_of(self.config, self.initial[shard - 1][0])
             started = self.kill("host-%d" % shard, [victim])
             recovered = wait_writable(self.probes, time.time(), 60)
@@ -343,6 +344,11 @@ class Drill:
         if not condition:
             self.violations.append(message)
 
+    def steps(self):
+        """The phases, in order (a subclass may choose others: tools/bench/durable_bench.py)."""
+        return (self.host_phase, self.other_hosts_phase, self.primary_partition, self.zone_partition, self.zone_phase,
+                self.crash_phase)
+
     def run(self):
         for probe in self.probes:
             probe.start()
@@ -351,8 +357,7 @@ class Drill:
         baseline_start = time.time()
         time.sleep(5)
         self.phase("baseline", [], baseline_start, None, time.time(), [])
-        for step in (self.host_phase, self.other_hosts_phase, self.primary_partition, self.zone_partition,
-                     self.zone_phase, self.crash_phase):
+        for step in self.steps():
             step()
             time.sleep(3)
         self.stopped = time.time()

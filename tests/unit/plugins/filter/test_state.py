@@ -108,3 +108,21 @@ def test_accounts_groups_and_small_texts():
     assert user_state("root")["home"] == "/root" and user_state("no-such-user-here") is None
     assert group_exists("root") and not group_exists("no-such-group-here")
     assert read_text("/no/such/file") is None
+
+
+def test_process_start_time_comes_from_proc_and_files_carry_their_mtime(tmp_path):
+    import os
+
+    from ansible_collections.shardwise.redis.plugins.modules.redis_host_state import process_started
+
+    (tmp_path / "42").mkdir()
+    fields = ["S"] + ["0"] * 18 + ["250000"] + ["0"] * 10  # field 22 (starttime) is the 20th after the name
+    (tmp_path / "42" / "stat").write_text("42 (redis-server (x)) " + " ".join(fields) + "\n")
+    (tmp_path / "stat").write_text("cpu  1 2 3\nbtime 1796600000\nprocesses 9\n")
+    ticks = os.sysconf("SC_CLK_TCK")
+    assert process_started(42, proc=str(tmp_path)) == 1796600000 + 250000 / float(ticks)
+    assert process_started(43, proc=str(tmp_path)) is None
+    conf = tmp_path / "redis.conf"
+    conf.write_text("port 6379\n")
+    os.utime(str(conf), (1796600100, 1796600100))
+    assert file_state(str(conf))["mtime"] == 1796600100
