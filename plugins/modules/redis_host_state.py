@@ -74,7 +74,7 @@ EXAMPLES = r"""
 RETURN = r"""
 files:
   description: Per path - exists, type (file, directory, link, other), owner, group, mode (4 octal digits), sha256 and mtime
-    (files: modification time, epoch seconds), target (links).
+    (files; mtime is the modification time in epoch seconds), target (links).
   returned: always
   type: dict
   sample: {/etc/redis/redis.conf: {exists: true, type: file, owner: redis, group: redis, mode: "0640", sha256: "9f86d0..."}}

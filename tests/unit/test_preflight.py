@@ -101,6 +101,9 @@ def run(inv, playbook="site.yml", extra=None):
     ("two zones", ("a", "a", "a", "b", "b", "b"), {}, "zone zone-a would hold 2 of 3 primaries"),
     ("write stalls", ("a", "a", "b", "b", "c", "c"), {"redis_min_replicas_to_write": 1},
      "redis_min_replicas_to_write (1) must be below redis_cluster_replicas (1)"),
+    ("zone loss breaks min-replicas", ("a", "a", "a", "a", "b", "b", "b", "c", "d"),
+     {"redis_cluster_replicas": 2, "redis_min_replicas_to_write": 1},
+     "zone layout cannot carry redis_min_replicas_to_write 1"),
 ])
 def test_preflight_refuses_bad_input(tmp_path, case, zones, overrides, message):
     rc, out = run(inventory(tmp_path, zones, **overrides))
