@@ -22,6 +22,14 @@ PANELS = [
        f' and on (instance) (redis_script_values{{{SEL}, key="cluster_myself_slots"}} > 0)) or vector(0)', "unprotected")],
      "Primaries serving slots with no replica: losing one of their hosts stops writes to its slots (alert "
      "RedisPrimaryWithoutReplica). 0 in steady state."),
+    ("Primaries cut off from the majority", "stat", "none",
+     [(f'count((2 * max by (instance) (redis_script_values{{{SEL}, key="cluster_primaries_unreachable"}})'
+       f' >= max by (instance) (redis_script_values{{{SEL}, key="cluster_primaries"}}))'
+       f' and on (instance) (max by (instance) (redis_script_values{{{SEL}, key="cluster_primaries_unreachable"}}) > 0)'
+       f' and on (instance) redis_instance_info{{{SEL}, role="master"}}'
+       f' and on (instance) (redis_script_values{{{SEL}, key="cluster_myself_slots"}} > 0)) or vector(0)', "cut off")],
+     "Primaries serving slots that flag half or more of the primaries as failing: a partition cut them off, and "
+     "what they acknowledged since is lost when they rejoin (alert RedisPrimaryCutOff). 0 in steady state."),
     ("Primaries per zone", "stat", "none",
      [(f'count by (zone) (redis_instance_info{{{SEL}, role="master"}} and on (instance) '
        f'(redis_script_values{{{SEL}, key="cluster_myself_slots"}} > 0))', "{{zone}}")],
