@@ -256,3 +256,22 @@ def test_move_sends_the_named_slots_to_the_target_from_whoever_owns_them():
     assert plan_reshard(topology, mode="move", slots=[16383], target=target)["actions"] == []  # nothing to do
     with pytest.raises(PlacementError, match="not a primary holding slots"):
         plan_reshard(topology, mode="move", slots=[0], target="redis-a2")
+
+
+def test_add_with_two_replicas_per_shard_gives_each_new_shard_three_zones():
+    """The durable profile (redis_cluster_replicas 2): six new hosts, two per zone, become two shards whose primary and
+    two replicas are each in a zone of their own."""
+    new = [dict(name="redis-%s%d" % (z, i), host="10.89.20.%d%d" % ("abc".index(z) + 1, i), port=6379, zone="zone-" + z)
+           for z in "abc" for i in (4, 5)]
+    views = dict(healthy_views())
+    for k, node in enumerate(new):
+        views[node["name"]] = "%s %s:6379@16379,%s myself,master - 0 0 0 connected\n" % (
+            "%040x" % (500 + k), node["host"], node["name"])
+    topology = Topology(INVENTORY + new, views)
+    plan = plan_reshard(topology, mode="add", replicas=2, allow_zone_majority=True)
+    shards = ops(plan, "new_shard")
+    assert len(shards) == 2
+    for shard in shards:
+        zones = [topology.zone_of[n] for n in [shard["node"]] + shard["replicas"]]
+        assert len(shard["replicas"]) == 2 and sorted(zones) == ["zone-a", "zone-b", "zone-c"], shard
+    assert sorted(a["node"] for a in ops(plan, "replicate")) == sorted(r for s in shards for r in s["replicas"])
