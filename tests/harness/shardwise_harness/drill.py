@@ -113,13 +113,17 @@ def run_runbook(config):
     proc = subprocess.run(config["runbook"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
     report = {}
     try:
-        with open(config["report"]) as fh:
-            report = json.load(fh)
+        if os.path.getmtime(config["report"]) >= started:  # an older one is another run's (this one wrote none)
+            with open(config["report"]) as fh:
+                report = json.load(fh)
     except (OSError, ValueError):
         pass
+    failed = [line.strip() for line in proc.stdout.splitlines() if "still degraded" in line][:3]
+    if proc.returncode != 0 and not report:
+        failed += [line.strip()[:300] for line in proc.stdout.splitlines() if line.startswith(("fatal:", "[ERROR]"))][:3]
     return dict(rc=proc.returncode, seconds=round(time.time() - started, 1), plan=report.get("plan", []),
-                problems=report.get("problems", []), notes=report.get("notes", []),
-                failed_msg=[line.strip() for line in proc.stdout.splitlines() if "still degraded" in line][:3])
+                problems=report.get("problems", []), notes=report.get("notes", []), report_written=bool(report),
+                failed_msg=failed)
 
 
 SCRIPT_VALUES = {"cluster_myself_slots": "slots", "cluster_primaries": "primaries",
