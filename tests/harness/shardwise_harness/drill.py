@@ -113,7 +113,7 @@ def run_runbook(config):
     proc = subprocess.run(config["runbook"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
     report = {}
     try:
-        if os.path.getmtime(config["report"]) >= started:  # an older one is another run's (this one wrote none)
+        if os.path.getmtime(config["report"]) >= started - 1:  # an older one is another run's (this one wrote none)
             with open(config["report"]) as fh:
                 report = json.load(fh)
     except (OSError, ValueError):
