@@ -36,7 +36,7 @@ SYSTEM_DIRS = frozenset("""
 /etc/nftables.d /etc/logrotate.d /etc/systemd/system /etc/security/limits.d
 """.split())
 VIRTUAL_TREES = ("/proc", "/sys", "/dev", "/run")
-OTHER = ("redis_metrics_exporter_listen_address", "redis_bullmq_queues", "redis_bullmq_prefix",
+OTHER = ("redis_fence", "redis_metrics_exporter_listen_address", "redis_bullmq_queues", "redis_bullmq_prefix",
          "redis_bullmq_queue_placement", "redis_failover_takeover_nodes", "redis_remove_hosts", "ansible_port")
 
 
@@ -107,6 +107,7 @@ def timing_problems(v):
                               "redis_node_ping_interval_ms (%(a)s) must be at most half of redis_node_timeout_ms "
                               "(%(limit)g): each node must ping the others at least twice within the timeout, or "
                               "healthy nodes are reported failing", strict=False, scale=0.5)
+    problems += fence_problems(v)
     window, timeout = _int(v.get("redis_failover_window_seconds")), _int(v.get("redis_node_timeout_ms"))
     if window is not None and timeout is not None and window * 1000 < timeout:
         problems.append("redis_failover_window_seconds (%d) must be at least redis_node_timeout_ms in seconds (%g): "
@@ -119,6 +120,27 @@ def timing_problems(v):
     problems += _relation(v, "redis_tcp_backlog", "redis_kernel_somaxconn",
                           "redis_tcp_backlog (%(a)s) must be at most redis_kernel_somaxconn (%(b)s): the kernel "
                           "caps the listen backlog there", strict=False)
+    return problems
+
+
+def fence_problems(v):
+    """The fence judges a peer on a ping it had time to answer, sooner than Redis itself would."""
+    if v.get("redis_fence") in (False, "false", "False", "no") or _int(v.get("redis_fence_after_ms")) is None:
+        return []
+    after, timeout = _int(v.get("redis_fence_after_ms")), _int(v.get("redis_node_timeout_ms"))
+    ping = _int(v.get("redis_node_ping_interval_ms"))
+    problems = []
+    if ping is not None and timeout is not None:
+        interval = ping or timeout // 2
+        if after < 2 * interval:
+            problems.append("redis_fence_after_ms (%d) must be at least 2 x the ping interval (%d ms%s): a peer "
+                            "must have had time to answer a ping before the fence counts it as gone; raise "
+                            "redis_fence_after_ms or lower redis_node_ping_interval_ms"
+                            % (after, interval, "" if ping else ", node timeout / 2 with redis_node_ping_interval_ms 0"))
+    if timeout is not None and after >= timeout:
+        problems.append("redis_fence_after_ms (%d) must be below redis_node_timeout_ms (%d): Redis itself refuses "
+                        "writes on a cut-off primary after the node timeout, so the fence would add nothing"
+                        % (after, timeout))
     return problems
 
 

@@ -102,6 +102,7 @@ SETTINGS = {
     "redis_port": _i(1, 55535, why="the cluster bus listens on port + 10000"),
     "redis_node_timeout_ms": NODE_TIMEOUT,
     "redis_node_ping_interval_ms": _i(0, 30000),
+    "redis_fence_after_ms": _i(100, 60000),
     "redis_node_migration_barrier": _i(0, 5),
     "redis_restart_wait_seconds": _i(1, 86400),
     "redis_restart_load_mb_per_second": _r(0, low_open=True),

@@ -13,13 +13,16 @@ Python bullmq on redis-py; a producer and a worker per shard's queue) run. Per t
   - node_jobs_lost / python_jobs_lost: BullMQ jobs whose add was acknowledged in the trial and that were never
     processed (their job was on the cut primary's side).
 
-Levers (PROFILES), each CONFIG SET on every node for its trials and restored afterwards:
-  default         the collection's defaults (min-replicas-to-write 0, cluster-node-timeout 5000)
+Levers (PROFILES), each CONFIG SET on every node for its trials and restored afterwards, with the partition fence
+(shardwise-redis-fence.service, redis_fence) running or stopped on every node:
+  default         the collection's defaults: the fence on (min-replicas-to-write 0, cluster-node-timeout 5000)
+  no-fence        the defaults with the fence stopped: what Redis alone loses
   min-replicas    min-replicas-to-write 1, min-replicas-max-lag 1: a primary whose replica's acknowledgement is older
                   than 1 s refuses writes. Its cost with one replica per shard is measured too: after a kill -9 of a
                   primary's host the promoted replica has no replica of its own and refuses every write until the
                   host is back (host_kill_cost).
   node-timeout-3s cluster-node-timeout 3000
+The last two run with the fence stopped (it would set min-replicas-* back, and each measures one lever alone).
 
 run(config, trials=2) -> dict(trials=[...], profiles={name: summary}).
 """
@@ -27,13 +30,14 @@ import time
 
 from failover_bench import start_clients, summary
 from shardwise_harness.drill import admin, gap, owner_of, podman, run_runbook, wait_replicas_in_sync, wait_writable
-from shardwise_harness.partition import cut, errors_in, heal, lost_after
+from shardwise_harness.partition import cut, errors_in, fence_service, heal, lost_after
 
 CUT_S = 20  # longer than the node timeout plus the election: the majority promotes the cut primary's replica
-PROFILES = [  # run(profiles=[...]) picks some by name
-    ("default", {}),
-    ("min-replicas", {"min-replicas-to-write": 1, "min-replicas-max-lag": 1}),
-    ("node-timeout-3s", {"cluster-node-timeout": 3000}),
+PROFILES = [  # (name, CONFIG SET on every node, fence running); run(profiles=[...]) picks some by name
+    ("default", {}, True),
+    ("no-fence", {}, False),
+    ("min-replicas", {"min-replicas-to-write": 1, "min-replicas-max-lag": 1}, False),
+    ("node-timeout-3s", {"cluster-node-timeout": 3000}, False),
 ]
 
 
@@ -112,7 +116,8 @@ def run(config, trials=2, work=None, profiles=None):
     results, costs, runbooks = [], [], []
     try:
         time.sleep(8)
-        for profile, settings in [p for p in PROFILES if profiles is None or p[0] in profiles]:
+        for profile, settings, fenced in [p for p in PROFILES if profiles is None or p[0] in profiles]:
+            fence_service(config, "start" if fenced else "stop")
             for k in range(trials):
                 apply(config, settings)
                 shard = k % len(probes)
@@ -146,6 +151,7 @@ def run(config, trials=2, work=None, profiles=None):
         time.sleep(3)
     finally:
         apply(config, restore)
+        fence_service(config, "start")
         stop.set()
         for probe in probes:
             probe.join(5)
@@ -162,7 +168,7 @@ def run(config, trials=2, work=None, profiles=None):
     for cost in costs:
         cost.pop("window")
     profiles = {}
-    for profile, _settings in PROFILES:
+    for profile, _settings, _fenced in PROFILES:
         mine = [e for e in results if e["profile"] == profile and " host " in e["trial"]]
         shards = [s for e in mine for s in e["shards"]]
         profiles[profile] = dict(writes_lost=summary([s["writes_lost"] for s in shards]),

@@ -60,7 +60,7 @@ import urllib.request
 from shardwise_harness.connect_snippets import environment
 from shardwise_harness.drill_clients import (HANDOVER_GAP_S, REPLICATION_WINDOW, Jobs, NodeJobs, Nodes, Probe, crc16, event_gap,
                                              stall, tag_in)
-from shardwise_harness.partition import cut, heal
+from shardwise_harness.partition import cut, fence_states, heal
 
 SETTLE_S = 5  # after a killed shard is writable again, how long the hosts stay down before they return
 CLIENT_LAG_S = 3  # a client may stall this much longer than the server's own write gap after a kill
@@ -288,6 +288,7 @@ class Drill:
         try:
             time.sleep(self.config["node_timeout_ms"] / 1000.0 + 3)
             alerts = alert_inputs(self.config)
+            fences = fence_states(self.config, primaries)
             during = run_runbook(self.config)
             time.sleep(max(0, started + CUT_S - time.time()))
         finally:
@@ -297,7 +298,16 @@ class Drill:
         self.expect(synced, "%s: %s did not rejoin as in-sync replicas after the heal" % (name, ", ".join(primaries)))
         recovered = wait_writable(self.probes, time.time(), 60)
         self.phase(name, hosts, started, recovered, time.time(), [during])
-        self.phases[-1].update(alert_inputs=alerts, cut_s=round(healed - started, 1), cut_primaries=primaries)
+        after = fence_states(self.config, sorted(self.config["hosts"]))
+        self.phases[-1].update(alert_inputs=alerts, cut_s=round(healed - started, 1), cut_primaries=primaries,
+                               fence_during=fences, fence_after=after)
+        # The partition fence (where it runs): each cut primary refuses writes during the cut, and no node is left
+        # fenced once the cut has healed and the replicas resynced.
+        for host, state in sorted(fences.items()):
+            self.expect(state is None or state["fenced"], "%s: the partition fence did not fence the cut primary %s: %s"
+                        % (name, host, state))
+        stuck = sorted(host for host, state in after.items() if state and state["fenced"])
+        self.expect(not stuck, "%s: %s still fenced after the heal" % (name, ", ".join(stuck)))
         self.expect(set(primaries) <= set(alerts["cut_off_primaries"]),
                     "%s: the exporters of %s do not show a primary that cannot reach a majority of the primaries: %s"
                     % (name, primaries, alerts))

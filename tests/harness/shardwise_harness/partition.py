@@ -4,9 +4,11 @@ run) still reaches them, as an application beside a cut-off primary would; then 
 
 The figures are read from the write probes (drill_clients.Probe): what a shard acknowledged after the cut and no longer
 holds after the heal is lost."""
+import json
 import subprocess
 
 TABLE = "shardwise_drill_cut"
+FENCE_STATE = "/run/shardwise-redis-fence/state.json"
 NFT = """table inet %(table)s {
   chain input { type filter hook input priority -10; policy accept; ip saddr { %(peers)s } drop; }
   chain output { type filter hook output priority -10; policy accept; ip daddr { %(peers)s } drop; }
@@ -26,6 +28,27 @@ def heal(config, hosts):
     for host in hosts:
         subprocess.run(["podman", "exec", config.get("container_prefix", "") + host, "nft", "delete", "table", "inet", TABLE],
                        check=True, stdout=subprocess.DEVNULL)
+
+
+def fence_service(config, action):
+    """systemctl `action` (start, stop) the partition fence on every host: a bench profile that sets min-replicas-*
+    itself stops it (the agent gives every node its configured values back, within a tick)."""
+    for host in sorted(config["hosts"]):
+        subprocess.run(["podman", "exec", config.get("container_prefix", "") + host, "systemctl", action,
+                        "shardwise-redis-fence.service"], check=True, stdout=subprocess.DEVNULL)
+
+
+def fence_states(config, hosts):
+    """{host: the partition fence's state file (fenced, reason, fences, ...), or None where it has none}."""
+    states = {}
+    for host in hosts:
+        done = subprocess.run(["podman", "exec", config.get("container_prefix", "") + host, "cat", FENCE_STATE],
+                              capture_output=True, text=True, check=False)
+        try:
+            states[host] = json.loads(done.stdout) if done.returncode == 0 else None
+        except ValueError:
+            states[host] = None
+    return states
 
 
 def lost_after(probe, held, since):

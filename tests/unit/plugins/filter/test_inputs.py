@@ -70,6 +70,11 @@ def test_undefined_values_are_not_checked():
     (dict(redis_tls_renew_days=900), "redis_tls_renew_days (900) must be below redis_tls_cert_days (825)"),
     (dict(redis_tls_cert_days=3650, redis_tls_ca_days=1000), "redis_tls_cert_days (3650) must be at most redis_tls_ca_days"),
     (dict(redis_node_ping_interval_ms=3000), "redis_node_ping_interval_ms (3000) must be at most half of redis_node_timeout_ms"),
+    (dict(redis_fence_after_ms=400), "redis_fence_after_ms (400) must be at least 2 x the ping interval (250 ms)"),
+    (dict(redis_node_ping_interval_ms=0), "redis_fence_after_ms (1000) must be at least 2 x the ping interval (2500 ms, "
+                                          "node timeout / 2 with redis_node_ping_interval_ms 0)"),
+    (dict(redis_fence_after_ms=5000), "redis_fence_after_ms (5000) must be below redis_node_timeout_ms (5000)"),
+    (dict(redis_fence_after_ms=50), "redis_fence_after_ms must be a whole number in [100, 60000], got 50"),
     (dict(redis_failover_window_seconds=2), "redis_failover_window_seconds (2) must be at least redis_node_timeout_ms in seconds (5)"),
     (dict(redis_limit_nofile=2048, redis_maxclients=10000), "redis_limit_nofile (2048) must be at least redis_maxclients + 32"),
     (dict(redis_tcp_backlog=8192), "redis_tcp_backlog (8192) must be at most redis_kernel_somaxconn (4096)"),
@@ -112,6 +117,10 @@ def test_undefined_values_are_not_checked():
 def test_each_bad_input_is_named(change, message):
     found = input_problems(dict(GOOD, **change), inventory=HOSTS)
     assert any(message in p for p in found), found
+
+
+def test_the_fence_timing_is_not_checked_when_the_fence_is_off():
+    assert input_problems(dict(GOOD, redis_fence=False, redis_fence_after_ms=400), inventory=HOSTS) == []
 
 
 def test_module_options_and_their_variables_share_one_range():
