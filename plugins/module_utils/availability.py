@@ -16,6 +16,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.shardwise.redis.plugins.module_utils.fence import FENCE_REPLICAS
 from ansible_collections.shardwise.redis.plugins.module_utils.placement import crowded_zones
 
 
@@ -45,7 +46,10 @@ def write_refusals(info, min_replicas_to_write):
     info: the primary's parsed INFO; min_replicas_to_write: its CONFIG value (0 when off)."""
     reasons = []
     good = info.get("min_slaves_good_slaves")
-    if min_replicas_to_write and good is not None and int(good) < min_replicas_to_write:
+    if min_replicas_to_write >= FENCE_REPLICAS:
+        reasons.append("NOREPLICAS: fenced by the partition fence (it has not heard from a majority of the primaries; "
+                       "its journal and /run/shardwise-redis-fence/state.json say why)")
+    elif min_replicas_to_write and good is not None and int(good) < min_replicas_to_write:
         reasons.append("NOREPLICAS: min-replicas-to-write %d, %s good replica(s)" % (min_replicas_to_write, good))
     maxmemory = int(info.get("maxmemory", 0) or 0)
     if maxmemory and info.get("maxmemory_policy") == "noeviction" and int(info.get("used_memory", 0) or 0) >= maxmemory:

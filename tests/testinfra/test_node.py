@@ -29,6 +29,7 @@ DEFAULTS = {
     "log_dir": "/var/log/redis",
     "service": "redis-server",
     "exporter_service": "redis-exporter",
+    "fence_service": "shardwise-redis-fence",
     "exporter_user": "redis-exporter",
     "exporter_conf_dir": "/etc/redis-exporter",
     "exporter_port": 9121,
@@ -44,6 +45,7 @@ FILES = [
     ("{conf_dir}/redis.conf", 0o640, "root", "{group}"),
     ("{conf_dir}/users.acl", 0o600, "{user}", "{group}"),
     ("{conf_dir}/replication-auth.conf", 0o640, "root", "{group}"),
+    ("{conf_dir}/fence.json", 0o640, "root", "{group}"),
     ("{conf_dir}/tls", 0o750, "root", "{group}"),
     ("{conf_dir}/tls/redis.key", 0o640, "root", "{group}"),
     ("{conf_dir}/tls/redis.crt", 0o644, "root", "{group}"),
@@ -56,7 +58,7 @@ FILES = [
     ("{exporter_conf_dir}/env", 0o600, "root", "root"),
 ]
 
-# systemd properties both services must show (systemctl show), with the value expected.
+# systemd properties every service must show (systemctl show), with the value expected.
 HARDENING = {
     "NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
     "PrivateDevices": "yes", "ProtectKernelTunables": "yes", "ProtectKernelModules": "yes",
@@ -136,7 +138,7 @@ def test_redis_is_the_7_2_series(host, want):
     assert version and version.group(1).startswith(want["series"] + "."), version and version.group(1)
 
 
-@pytest.mark.parametrize("which", ["service", "exporter_service"])
+@pytest.mark.parametrize("which", ["service", "exporter_service", "fence_service"])
 def test_services_are_hardened(host, want, which):
     unit = want[which]
     assert host.service(unit).is_enabled and host.service(unit).is_running

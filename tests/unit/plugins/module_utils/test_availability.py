@@ -32,6 +32,9 @@ def test_the_captured_primary_info_parses_into_one_online_replica():
     assert availability.online_replicas(info) == [("10.89.20.22", 6379)]
     assert availability.write_refusals(info, 1) == []
     assert availability.write_refusals(info, 2) == ["NOREPLICAS: min-replicas-to-write 2, 1 good replica(s)"]
+    assert availability.write_refusals(info, 1000000) == [
+        "NOREPLICAS: fenced by the partition fence (it has not heard from a majority of the primaries; "
+        "its journal and /run/shardwise-redis-fence/state.json say why)"]
 
 
 def test_healthy_cluster_has_no_finding():
