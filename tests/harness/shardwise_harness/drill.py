@@ -301,11 +301,11 @@ class Drill:
         after = fence_states(self.config, sorted(self.config["hosts"]))
         self.phases[-1].update(alert_inputs=alerts, cut_s=round(healed - started, 1), cut_primaries=primaries,
                                fence_during=fences, fence_after=after)
-        # The partition fence (where it runs): each cut primary refuses writes during the cut, and no node is left
-        # fenced once the cut has healed and the replicas resynced.
+        # The partition fence (redis_fence, on in every lab): each cut primary refuses writes during the cut, and no
+        # node is left fenced once the cut has healed and the replicas resynced.
         for host, state in sorted(fences.items()):
-            self.expect(state is None or state["fenced"], "%s: the partition fence did not fence the cut primary %s: %s"
-                        % (name, host, state))
+            self.expect(state is not None and state["fenced"], "%s: the partition fence did not fence the cut primary "
+                        "%s: %s" % (name, host, state or "no state file (is shardwise-redis-fence running?)"))
         stuck = sorted(host for host, state in after.items() if state and state["fenced"])
         self.expect(not stuck, "%s: %s still fenced after the heal" % (name, ", ".join(stuck)))
         self.expect(set(primaries) <= set(alerts["cut_off_primaries"]),
@@ -438,7 +438,7 @@ class Drill:
                 self.expect(entry["writable_after_s"] is not None and entry["max_write_gap_s"] <= phase["gap_limit"],
                             "%s: write gap %s s above the failover window, 2 x node_timeout + 5 s (%s s)"
                             % (phase["name"], entry["max_write_gap_s"], phase["gap_limit"]))
-            for key in ("alert_inputs", "cut_s", "cut_primaries"):
+            for key in ("alert_inputs", "cut_s", "cut_primaries", "fence_during", "fence_after"):
                 if key in phase:
                     entry[key] = phase[key]
             # kill -9 of one host or zone may lose the replication window, and a cut-off primary what it acknowledged
