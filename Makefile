@@ -20,10 +20,10 @@ ARCHIVE := $(CACHE)/redis-7.2.4-linux-x86_64.tar.gz
 PROMTOOL := $(CACHE)/bin/promtool
 SCENARIOS ?= default drill recovery add_shard memory upgrade timers backup secrets
 
-.PHONY: help deps venv archive image lab lab-durable lab-down lab-status lab-drill bench lint unit rules molecule test clean
+.PHONY: help deps venv archive image lab lab-durable lab-down lab-status lab-drill bench bench-scale lint unit rules molecule test clean
 
 help:
-	@echo "make lab | lab-durable | lab-down | lab-status | lab-drill | bench | test | lint | unit | rules | molecule [SCENARIOS=...] | clean"
+	@echo "make lab | lab-durable | lab-down | lab-status | lab-drill | bench | bench-scale | test | lint | unit | rules | molecule [SCENARIOS=...] | clean"
 
 # ---------------------------------------------------------------- set-up (idempotent)
 $(CACHE)/.deps-stamp: Makefile tools/lab/podman-setup.sh
@@ -107,6 +107,11 @@ $(BIN)/.bench-stamp: requirements/bench.txt | $(BIN)/.stamp
 
 bench: venv archive image $(BIN)/.bench-stamp
 	@$(BIN)/python tools/bench/bench.py
+
+# Scale (issue 34, being built): local Redis nodes on one host container, 6 to 90 of them, the collection beside
+# redis-cli. Not part of make test. tools/bench/scale_bench.py says what it measures so far.
+bench-scale: venv archive image $(BIN)/.bench-stamp
+	@$(BIN)/python tools/bench/scale_bench.py
 
 # ---------------------------------------------------------------- checks
 lint: venv

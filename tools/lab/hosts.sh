@@ -67,6 +67,7 @@ down() {
     read -r name _ <<<"$spec"
     podman rm -f -t 5 "$name" >/dev/null 2>&1 || true
   done
+  podman rm -f -t 5 shardwise-scale >/dev/null 2>&1 || true  # make bench-scale's host (tools/bench/scale_bench.py)
   podman network rm "$network" >/dev/null 2>&1 || true
 }
 
