@@ -213,7 +213,7 @@ class Agent:
                      primaries=sum(1 for node in nodes if node["primary"] and node["serving"]))
         try:
             with open(path + ".tmp", "w") as handle:
-                json.dump(state, handle, sort_keys=True)
+                handle.write(json.dumps(state, sort_keys=True) + "\n")
             os.rename(path + ".tmp", path)
         except OSError as exc:
             self.log("cannot write %s: %s" % (path, exc))

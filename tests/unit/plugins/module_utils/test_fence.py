@@ -162,6 +162,7 @@ def test_agent_fences_a_cut_primary_and_gives_the_configured_values_back_after_t
     assert 200 <= int(time.time() * 1000) - world.cut_at < 1000
     assert any(line.startswith("fenced (writes refused): 1 of 3 primaries") for line in logs)
     assert json.loads((tmp_path / "state.json").read_text())["fenced"] is True
+    assert (tmp_path / "state.json").read_text().endswith("}\n")  # one line: `cat` output stays line by line
     # someone sets the value back by hand (or Redis restarts): the fence is set again at the next tick
     world.config["min-replicas-to-write"] = "0"
     agent.tick()
