@@ -60,7 +60,7 @@ import urllib.request
 from shardwise_harness.connect_snippets import environment
 from shardwise_harness.drill_clients import (HANDOVER_GAP_S, REPLICATION_WINDOW, Jobs, NodeJobs, Nodes, Probe, crc16, event_gap,
                                              stall, tag_in)
-from shardwise_harness.partition import cut, fence_states, heal
+from shardwise_harness.partition import cut, fence_service, fence_states, heal
 
 SETTLE_S = 5  # after a killed shard is writable again, how long the hosts stay down before they return
 CLIENT_LAG_S = 3  # a client may stall this much longer than the server's own write gap after a kill
@@ -227,12 +227,14 @@ class Drill:
         probe = self.probes[0]  # the node that accepted its last write: the promoted primary
         promoted = next(n for n, ip in self.config["hosts"].items() if ip == probe.nodes.owner(probe.slot))
         nodes = admin(self.config)
+        fence_service(self.config, "stop", [promoted])  # the partition fence would set the value back at once
         nodes.conn(self.config["hosts"][promoted]).config_set("min-replicas-to-write", 1)
         try:
             degraded = run_runbook(self.config)
             alerts = alert_inputs(self.config)
         finally:
             nodes.conn(self.config["hosts"][promoted]).config_set("min-replicas-to-write", 0)
+            fence_service(self.config, "start", [promoted])
         self.phase("refusal", [], started, None, time.time(), [degraded])
         self.phases[-1]["alert_inputs"] = alerts
         self.expect(promoted in alerts["primaries_without_replica"] and alerts["noreplicas_errors"].get(promoted)

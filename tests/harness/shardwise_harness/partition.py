@@ -30,10 +30,11 @@ def heal(config, hosts):
                        check=True, stdout=subprocess.DEVNULL)
 
 
-def fence_service(config, action):
-    """systemctl `action` (start, stop) the partition fence on every host: a bench profile that sets min-replicas-*
-    itself stops it (the agent gives every node its configured values back, within a tick)."""
-    for host in sorted(config["hosts"]):
+def fence_service(config, action, hosts=None):
+    """systemctl `action` (start, stop) the partition fence on `hosts` (default every host): a drill step or bench
+    profile that sets min-replicas-* itself stops it first (the agent owns those settings: it would set them back to
+    the configured values within a tick; stopped, it gives them back itself)."""
+    for host in sorted(config["hosts"] if hosts is None else hosts):
         subprocess.run(["podman", "exec", config.get("container_prefix", "") + host, "systemctl", action,
                         "shardwise-redis-fence.service"], check=True, stdout=subprocess.DEVNULL)
 
