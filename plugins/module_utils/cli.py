@@ -86,6 +86,13 @@ class RedisCli:
             raise RedisCliError("%s on %s:%s failed: %s" % (" ".join(str(a) for a in args[:4]), host, port, cause))
         return out
 
+    def read(self, host, port, *args):
+        """The text of a command whose reply is one bulk string (CLUSTER NODES, CLUSTER INFO, INFO): over the
+        native connection when there is one (kept for the run, no process, no new handshake), else redis-cli."""
+        if self.native:
+            return self._pipe_native(host, port, [list(args)])[0]
+        return self.run(host, port, *args)
+
     def pipe(self, host, port, commands):
         """Send many commands through one redis-cli process (stdin, one line each) and return
         one reply per command (decoded JSON). Arguments may hold secrets: stdin keeps them out of

@@ -4,12 +4,17 @@
 """The one executor: carries out a list of Action (actions.py) in order, each step waiting until it
 has taken effect before the next starts, whichever planner made the list (formation, recovery,
 resharding, BullMQ clean-up). Consecutive meets (and forgets) run as one batch, so gossip is awaited
-once. Results of a step (keys moved, jobs removed) are stored in the action under "result".
+once; so do consecutive replicates of free nodes (no slots, no primary: a new cluster's or a new shard's replicas),
+whose syncs then run side by side instead of one after another (each waits repl-diskless-sync-delay, 5 s, so 45
+replicas took 4 minutes in turn). Waits read the nodes in parallel. Results of a step (keys moved, jobs removed)
+are stored in the action under "result".
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
+
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.shardwise.redis.plugins.module_utils.actions import render
 from ansible_collections.shardwise.redis.plugins.module_utils.availability import good_replicas
@@ -17,9 +22,19 @@ from ansible_collections.shardwise.redis.plugins.module_utils.bullmq import clea
 from ansible_collections.shardwise.redis.plugins.module_utils.cli import RedisCliError, WaitTimeout, Waiter
 from ansible_collections.shardwise.redis.plugins.module_utils.migrate import Migrator
 from ansible_collections.shardwise.redis.plugins.module_utils.slots import CLUSTER_SLOTS
-from ansible_collections.shardwise.redis.plugins.module_utils.topology import in_sync, myself_id, parse_cluster_nodes, parse_info
+from ansible_collections.shardwise.redis.plugins.module_utils.topology import (
+    GATHER_THREADS, in_sync, myself_id, parse_cluster_nodes, parse_info)
 
 BATCHED = ("meet", "forget")
+
+
+def parallel(read, names, threads=GATHER_THREADS):
+    """name -> read(name) for each of `names`, up to `threads` at once; the first error is raised."""
+    names = list(names)
+    if len(names) < 2:
+        return dict((name, read(name)) for name in names)
+    with ThreadPoolExecutor(max_workers=min(threads, len(names))) as pool:
+        return dict(zip(names, pool.map(read, names)))
 
 
 class Executor:
@@ -51,8 +66,17 @@ class Executor:
         node = self.nodes[name]
         return self.cli.pipe(node["host"], node["port"], commands)
 
+    def _read(self, name, *args):
+        """A read whose reply is one text (CLUSTER NODES / INFO, INFO): native when the cli is."""
+        node = self.nodes[name]
+        return self.cli.read(node["host"], node["port"], *args)
+
     def view(self, name):
-        return parse_cluster_nodes(self._run(name, "CLUSTER", "NODES"))
+        return parse_cluster_nodes(self._read(name, "CLUSTER", "NODES"))
+
+    def views(self, names):
+        """name -> view, the nodes read in parallel."""
+        return parallel(self.view, names)
 
     def me(self, name):
         return [n for n in self.view(name) if n["myself"]][0]
@@ -64,10 +88,11 @@ class Executor:
         while i < len(actions):
             op = actions[i]["op"]
             batch = [actions[i]]
-            if op in BATCHED:
-                while i + len(batch) < len(actions) and actions[i + len(batch)]["op"] == op:
+            if op in BATCHED or (op == "replicate" and self._free(actions[i])):
+                while i + len(batch) < len(actions) and actions[i + len(batch)]["op"] == op and (
+                        op in BATCHED or self._free(actions[i + len(batch)])):
                     batch.append(actions[i + len(batch)])
-                getattr(self, "_" + op)(batch)
+                getattr(self, "_" + op + ("" if op in BATCHED else "_batch"))(batch)
             else:
                 getattr(self, "_" + op)(actions[i])
             done += [render(a) for a in batch]
@@ -84,7 +109,7 @@ class Executor:
         involved = sorted(set([a["via"] for a in meets] + [a["node"] for a in meets] + members))
 
         def all_know_each_other():
-            views = dict((name, self.view(name)) for name in involved)
+            views = self.views(involved)
             if any(n["handshake"] for view in views.values() for n in view):
                 return False
             ids = set(n["id"] for view in views.values() for n in view if n["myself"])
@@ -109,20 +134,57 @@ class Executor:
     def _addslots(self, a):
         self._run(a["node"], "CLUSTER", "ADDSLOTSRANGE", a["first"], a["last"])
 
+    def _free(self, a):
+        """Does the action's node serve nobody (no slots, no primary) in the plan's topology? Replicating such
+        nodes takes no replica away from any shard, so they may all start at once."""
+        return bool(self.topology) and a["node"] in self.topology.free_nodes()
+
     def _replicate(self, a):
+        self._replicate_batch([a])
+
+    def _replicate_batch(self, batch):
         """CLUSTER REPLICATE once the node knows the primary as a primary (holding slots unless
         require_slots is false: a new shard's primary gets its replica before its slots); then wait
-        until it follows it and its sync has finished (only then does it protect the shard)."""
-        name, primary = a["node"], a["primary"]
-        require_slots = a.get("require_slots", True)
-        primary_id = myself_id(self._run(primary, "CLUSTER", "NODES"))
-        self.waiter.until(lambda: any(n["id"] == primary_id and n["role"] == "primary" and not n["handshake"]
-                                      and (n["slot_count"] > 0 or not require_slots) for n in self.view(name)),
-                          "%s to learn that %s is a primary%s" % (name, primary, " holding slots" if require_slots else ""))
-        self._run(name, "CLUSTER", "REPLICATE", primary_id)
-        self.waiter.until(lambda: self.me(name)["primary_id"] == primary_id, "%s to replicate %s" % (name, primary))
-        self.waiter.until(lambda: in_sync(parse_info(self._run(name, "INFO", "replication"))),
-                          "%s to finish its sync from %s" % (name, primary))
+        until it follows it and its sync has finished (only then does it protect the shard). A batch
+        (free nodes only, see run) does each step for all its nodes, then waits for all of them."""
+        primaries = sorted(set(a["primary"] for a in batch))
+        ids = parallel(lambda p: myself_id(self._read(p, "CLUSTER", "NODES")), primaries)
+        want = dict((a["node"], (ids[a["primary"]], a.get("require_slots", True))) for a in batch)
+        names = [a["node"] for a in batch]
+
+        def knows(name, view):
+            primary_id, require_slots = want[name]
+            return any(n["id"] == primary_id and n["role"] == "primary" and not n["handshake"]
+                       and (n["slot_count"] > 0 or not require_slots) for n in view)
+        self._until_each(names, lambda name: knows(name, self.view(name)), lambda pending: (
+            "%s to learn that %s is a primary%s" % (
+                ", ".join(pending), ", ".join(sorted(set(a["primary"] for a in batch if a["node"] in pending))),
+                " holding slots" if any(want[n][1] for n in pending) else "")))
+        for a in batch:
+            self._run(a["node"], "CLUSTER", "REPLICATE", want[a["node"]][0])
+        self._until_each(names, lambda name: [n for n in self.view(name) if n["myself"]][0]["primary_id"] == want[name][0],
+                         lambda pending: "%s to replicate %s" % (", ".join(pending), ", ".join(
+                             a["primary"] for a in batch if a["node"] in pending)))
+        self._until_each(names, lambda name: in_sync(parse_info(self._read(name, "INFO", "replication"))),
+                         lambda pending: "%s to finish its sync from %s" % (", ".join(pending), ", ".join(
+                             a["primary"] for a in batch if a["node"] in pending)))
+
+    def _until_each(self, names, check, what):
+        """Wait until check(name) holds for every one of `names` (read in parallel; the ones done are not
+        asked again). what(pending) names the wait on timeout."""
+        pending = list(names)
+
+        def one(name):
+            try:
+                return bool(check(name))
+            except RedisCliError:
+                return False
+
+        def done():
+            answers = parallel(one, pending)
+            pending[:] = [name for name in pending if not answers[name]]
+            return not pending
+        self.waiter.until(done, _Pending(what, pending))
 
     def _failover(self, a):
         self._run(a["node"], "CLUSTER", "FAILOVER", a["mode"])
@@ -200,12 +262,23 @@ class Executor:
                     keys_per_second=int(m.keys_moved / m.seconds) if m.seconds else 0)
 
 
+class _Pending:
+    """The name of a wait over several nodes, made when it is printed: what(the nodes still pending)."""
+
+    def __init__(self, what, pending):
+        self.what, self.pending = what, pending
+
+    def __str__(self):
+        return self.what(self.pending)
+
+
 def wait_healthy(cli, inventory, waiter):
-    """Every node reports cluster_state:ok and sees all 16384 slots."""
+    """Every node reports cluster_state:ok and sees all 16384 slots (the nodes read in parallel)."""
+    def ok(node):
+        info = parse_info(cli.read(node["host"], node["port"], "CLUSTER", "INFO"))
+        return info.get("cluster_state") == "ok" and info.get("cluster_slots_ok") == str(CLUSTER_SLOTS)
+
     def healthy():
-        for node in inventory:
-            info = parse_info(cli.run(node["host"], node["port"], "CLUSTER", "INFO"))
-            if info.get("cluster_state") != "ok" or info.get("cluster_slots_ok") != str(CLUSTER_SLOTS):
-                return False
-        return True
+        by_name = dict((node["name"], node) for node in inventory)
+        return all(parallel(lambda name: ok(by_name[name]), by_name).values())
     waiter.until(healthy, "cluster_state:ok on every node")

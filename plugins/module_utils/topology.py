@@ -235,7 +235,16 @@ GATHER_THREADS = 16
 
 
 def _read_node(cli, node):
-    """(CLUSTER NODES, CLUSTER INFO, INFO, min-replicas-to-write or None) of one node, or RedisCliError."""
+    """(CLUSTER NODES, CLUSTER INFO, INFO, min-replicas-to-write or None) of one node, or RedisCliError.
+    With a native cli, the four commands go down one TLS connection in one round trip; otherwise one
+    redis-cli process each (at 90 nodes: 90 handshakes instead of 360 processes)."""
+    if cli.native:
+        view, info, repl, limit = cli.pipe(node["host"], node["port"], [
+            ["CLUSTER", "NODES"], ["CLUSTER", "INFO"], ["INFO"], ["CONFIG", "GET", "min-replicas-to-write"]])
+        min_replicas = None
+        if "min_slaves_good_slaves:" in repl:
+            min_replicas = int(limit[-1]) if limit and str(limit[-1]).isdigit() else 0
+        return view, info, repl, min_replicas
     view = cli.run(node["host"], node["port"], "CLUSTER", "NODES")
     info = cli.run(node["host"], node["port"], "CLUSTER", "INFO")
     repl = cli.run(node["host"], node["port"], "INFO")

@@ -190,7 +190,7 @@ def test_runbook_refuses_bad_input_before_its_lock(tmp_path, playbook, extra, me
     assert rc != 0, out[-2000:]
     for message in messages:
         assert message in said, out[-3000:]
-    assert "Take the runbook lock" not in out and "Find the hosts that do not answer" not in out
+    assert "Take the runbook lock" not in out and "Check which hosts answer" not in out
 
 
 def test_accepted_risks_pass_preflight(tmp_path):

@@ -52,3 +52,40 @@ def failover(result, path):
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+# make bench-scale: the series of each plot (key of a row, label); ours and redis-cli's formation on one plot.
+SCALE_FORMATION = [("collection_form_s", "formation by the collection (cluster role)"),
+                   ("redis_cli_create_s", "redis-cli --cluster create")]
+SCALE_RUNBOOKS = [("cluster_info_s", "redis_cluster_info"),
+                  ("failover_recovery_healthy_s", "failover_recovery, healthy"),
+                  ("failover_recovery_zone_down_s", "failover_recovery, a zone killed"),
+                  ("failover_recovery_zone_back_s", "failover_recovery, the zone back")]
+
+
+def fit(xs, ys):
+    """(seconds per node, seconds at 0, exponent k of ys ~ xs**k): a straight line and the log-log slope."""
+    import numpy  # pylint: disable=import-outside-toplevel
+
+    slope, intercept = numpy.polyfit(xs, ys, 1)
+    exponent = numpy.polyfit(numpy.log(xs), numpy.log(ys), 1)[0] if min(ys) > 0 else float("nan")
+    return float(slope), float(intercept), float(exponent)
+
+
+def scaling(rows, series, title, path):
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    xs = [r["nodes"] for r in rows]
+    for key, label in series:
+        points = [(r["nodes"], r[key]) for r in rows if r.get(key) is not None]
+        if not points:
+            continue
+        ax.plot([x for x, _unused1 in points], [y for _unused2, y in points], marker="o", label=label)
+    ax.set_xlabel("Redis nodes (primaries + replicas)")
+    ax.set_ylabel("seconds, end to end")
+    ax.set_xticks(xs)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -6,19 +6,25 @@ its own folders, and the redis.conf and ACL file the server role renders for it 
 mutual TLS, the ACL users, RDB+AOF, the cluster settings). The inventory lists every node as a host of its own whose
 ansible_host is the container, so the collection's playbooks and modules run against them unchanged.
 
-Measured at each size (step 1 of the issue; each step adds its rows):
+Measured at each size (each step of the issue adds its rows), every playbook run end to end with the controller
+CPU it cost and the most connections it opened on one node:
   - formation: the collection (the cluster role's formation, end to end) vs `redis-cli --cluster create
     --cluster-replicas 1` on the same fresh nodes;
-  - `redis_cluster_info` (gather + health), end to end;
-  - a healthy `failover_recovery.yml` run, end to end (it must change nothing).
+  - the idle cluster: CPU per node and bus messages per node per second (the ping interval's cost);
+  - `redis_cluster_info` (gather + health);
+  - a healthy `failover_recovery.yml` run (it must change nothing);
+  - `failover_recovery.yml` after zone-c's processes are killed (it waits for Redis's failovers and places
+    what it can; the cluster stays degraded, so it exits non-zero), then after they are started again (they
+    rejoin as replicas and the run restores the zone spread), then `redis_cluster_info` (healthy again).
 
-Usage: .venv/bin/python tools/bench/scale_bench.py [--sizes 6,30,60,90] [--keep]
+Usage: make bench-scale [SCALE_SIZES=6,30,60,90], or .venv/bin/python tools/bench/scale_bench.py [--sizes ...] [--keep]
 Results: bench/results/scale-<date>.json. Not part of make test.
 """
 import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -135,24 +141,35 @@ def inventory(size, out):
     return out
 
 
-def playbook(inv, path, *extra):
-    """Run a playbook; (seconds, output). Fails loudly."""
+LAST = {}  # what the last playbook() cost: controller CPU seconds, return code
+
+
+def playbook(inv, path, *extra, **kwargs):
+    """Run a playbook; (seconds, output). Fails loudly unless allow_failure; LAST gets its controller CPU (user +
+    system of ansible-playbook and everything it started on this machine) and its return code."""
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.time()
     done = run([os.path.join(BIN, "ansible-playbook"), "-i", inv, path] + list(extra), check=False, env=env, cwd=TOP,
                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     seconds = round(time.time() - started, 2)
-    if done.returncode != 0:
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    LAST.update(cpu_s=round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 2), rc=done.returncode)
+    if done.returncode != 0 and not kwargs.get("allow_failure"):
         raise SystemExit("%s failed after %s s:\n%s" % (os.path.basename(path), seconds, done.stdout[-4000:]))
     return seconds, done.stdout
 
 
-def start_nodes(size, inv, rendered):
-    """Render every node's files, copy them to the scale host and start fresh processes (no data, no cluster)."""
+def render(inv, rendered):
+    """Every node's redis.conf, ACL file and replication credentials, by the server role's templates."""
     if os.path.isdir(rendered):
         shutil.rmtree(rendered)
     playbook(inv, os.path.join(TOP, "tools", "bench", "scale_render.yml"), "-e", "scale_out=" + rendered,
              "-e", "_lab_secrets=" + os.path.join(TOP, ".cache", "lab", "secrets"))
+
+
+def start_nodes(size, inv, rendered):
+    """Copy the rendered files to the scale host and start fresh processes (no data, no cluster)."""
     stop_nodes()
     on_host("rm -rf /etc/scale/* /var/lib/scale/* /var/log/scale/*")
     run(["podman", "cp", rendered + "/.", NAME + ":/etc/scale/"])
@@ -182,7 +199,7 @@ def cli_create(size):
     addresses = " ".join("%s:6379" % address for _name, _zone, address in nodes(size))
     started = time.time()
     on_host(r"""
-export REDISCLI_AUTH="$(cat /etc/scale/admin.pass)"
+export REDISCLI_AUTH="$(cat /etc/redis/scale-admin.pass)"
 redis-cli --tls --cacert /etc/redis/tls/ca.crt --cert /etc/redis/tls/client-admin.crt \
   --key /etc/redis/tls/client-admin.key --user admin --cluster create %s --cluster-replicas 1 --cluster-yes >/var/log/scale/create.log
 for a in %s; do
@@ -200,35 +217,159 @@ def admin_password():
         return fh.read().strip()
 
 
+_CLI = ("redis-cli --tls --cacert /etc/redis/tls/ca.crt --cert /etc/redis/tls/client-admin.crt "
+        "--key /etc/redis/tls/client-admin.key --user admin --no-auth-warning")
+
+
+def node_stats(size):
+    """name -> (connections received, CPU seconds used) of every running node (INFO, /proc on the scale host)."""
+    out = on_host(r"""
+export REDISCLI_AUTH="$(cat /etc/redis/scale-admin.pass)"
+for f in /run/scale/*.pid; do
+  n=$(basename $f .pid); pid=$(cat $f)
+  [ -d /proc/$pid ] || continue
+  addr=$(sed -n 's/^bind \([0-9.]*\).*/\1/p' /etc/scale/$n/redis.conf)
+  conns=$(%s -h $addr info stats | sed -n 's/^total_connections_received:\([0-9]*\).*/\1/p')
+  ticks=$(awk '{print $14 + $15}' /proc/$pid/stat)
+  echo "$n ${conns:-0} $ticks"
+done
+""" % _CLI)
+    ticks = os.sysconf("SC_CLK_TCK")
+    return dict((n, (int(c), int(t) / float(ticks))) for n, c, t in (line.split() for line in out.splitlines()))
+
+
+def timed_run(inv, path, size, label, row, key, *extra, **kwargs):
+    """One playbook run with the connections it opened per node and the controller CPU it cost."""
+    before = node_stats(size)
+    seconds, output = playbook(inv, path, *extra, **kwargs)
+    after = node_stats(size)
+    opened = [after[n][0] - before[n][0] - 1 for n in after if n in before]  # less node_stats' own
+    row[key + "_s"] = seconds
+    row[key + "_controller_cpu_s"] = LAST["cpu_s"]
+    row[key + "_connections_per_node_max"] = max(opened) if opened else 0
+    row[key + "_rc"] = LAST["rc"]
+    row[key + "_changed"] = sum(int(n) for n in re.findall(r"changed=(\d+)", output))
+    say("%d nodes: %s %.1f s (controller CPU %.1f s, at most %d connections per node, changed=%d, rc=%d)"
+        % (size, label, seconds, LAST["cpu_s"], row[key + "_connections_per_node_max"], row[key + "_changed"],
+           LAST["rc"]))
+    return output
+
+
+def idle_cost(size, row, seconds=10):
+    """What the idle cluster costs: CPU per node (the cluster bus pings every node every ping interval) and bus
+    messages per second sent by one node."""
+    first = node_stats(size)
+    sent = lambda: int(re.search(r"cluster_stats_messages_sent:(\d+)", on_host(
+        'REDISCLI_AUTH="$(cat /etc/redis/scale-admin.pass)" %s -h 127.0.1.1 cluster info' % _CLI)).group(1))
+    messages = sent()
+    time.sleep(seconds)
+    messages = sent() - messages
+    last = node_stats(size)
+    cpu = [(last[n][1] - first[n][1]) / seconds for n in last if n in first]
+    row["idle_cpu_per_node_pct"] = round(100 * sum(cpu) / len(cpu), 2)
+    row["bus_messages_per_node_s"] = round(messages / float(seconds))
+    say("%d nodes idle: %.2f %% of a core per node, %d bus messages/s sent per node"
+        % (size, row["idle_cpu_per_node_pct"], row["bus_messages_per_node_s"]))
+
+
+def kill_zone(zone_index):
+    on_host("for f in /run/scale/n%s*.pid; do kill -9 $(cat $f) || true; rm -f $f; done" % "abc"[zone_index])
+
+
+def restart_zone(size, zone_index):
+    names = " ".join(name for name, zone, _address in nodes(size) if zone == ZONES[zone_index])
+    on_host(r"""
+for n in %s; do
+  redis-server /etc/scale/$n/redis.conf --daemonize yes --supervised no --pidfile /run/scale/$n.pid
+done
+""" % names)
+
+
+def settle(timeout=120):
+    """Seconds until no node is flagged failed in zone-a's first node's view (returned nodes seen again; before
+    that, failover_recovery refuses to act on a node some see failed and it answers, as in a partition)."""
+    started = time.time()
+    while time.time() - started < timeout:
+        view = on_host('REDISCLI_AUTH="$(cat /etc/redis/scale-admin.pass)" %s -h 127.0.1.1 cluster nodes' % _CLI,
+                       check=False)
+        if view and not re.search(r"\bfail\??\b|,fail", view):
+            return round(time.time() - started, 2)
+        time.sleep(0.5)
+    raise SystemExit("scale: nodes still flagged failed %d s after zone-c came back" % timeout)
+
+
 def measure(size, keep):
     out = os.path.join(WORK, str(size))
     inv = inventory(size, os.path.join(out, "inventory"))
     rendered = os.path.join(out, "rendered")
     row = dict(nodes=size, primaries=size // 2)
     say("%d nodes: rendering with the server role's templates and starting them" % size)
+    render(inv, rendered)
     start_nodes(size, inv, rendered)
-    run(["podman", "exec", "-i", NAME, "bash", "-c", "umask 077; cat > /etc/scale/admin.pass"], input=admin_password())
+    run(["podman", "exec", "-i", NAME, "bash", "-c", "umask 077; cat > /etc/redis/scale-admin.pass"], input=admin_password())
     row["redis_cli_create_s"] = cli_create(size)
     say("%d nodes: redis-cli --cluster create %.1f s" % (size, row["redis_cli_create_s"]))
     start_nodes(size, inv, rendered)
-    seconds, output = playbook(inv, os.path.join(TOP, "tools", "bench", "scale_form.yml"))
-    row["collection_form_s"] = seconds
-    say("%d nodes: the collection's formation %.1f s" % (size, seconds))
-    seconds, output = playbook(inv, os.path.join(TOP, "tools", "bench", "scale_info.yml"))
-    row["cluster_info_s"] = seconds  # the play asserts the cluster healthy
-    say("%d nodes: redis_cluster_info %.1f s (healthy)" % (size, seconds))
-    seconds, output = playbook(inv, os.path.join(TOP, "playbooks", "failover_recovery.yml"))
-    row["failover_recovery_healthy_s"] = seconds
-    row["failover_recovery_changed"] = sum(int(n) for n in re.findall(r"changed=(\d+)", output))
-    say("%d nodes: healthy failover_recovery.yml %.1f s, changed=%d" % (size, seconds, row["failover_recovery_changed"]))
+    form = os.path.join(TOP, "tools", "bench", "scale_form.yml")
+    info = os.path.join(TOP, "tools", "bench", "scale_info.yml")
+    recovery = os.path.join(TOP, "playbooks", "failover_recovery.yml")
+    timed_run(inv, form, size, "the collection's formation", row, "collection_form")
+    idle_cost(size, row)
+    timed_run(inv, info, size, "redis_cluster_info (healthy)", row, "cluster_info")
+    timed_run(inv, recovery, size, "healthy failover_recovery.yml", row, "failover_recovery_healthy")
+    # A zone's processes killed (their hosts still answer SSH here: one host carries all nodes): the run waits for
+    # Redis's own failovers, then places what it can; the cluster stays degraded (no replica for the shards whose
+    # replica was in the dead zone), so the run reports it and exits non-zero.
+    kill_zone(2)
+    timed_run(inv, recovery, size, "failover_recovery.yml, zone-c killed", row, "failover_recovery_zone_down",
+              allow_failure=True)
+    restart_zone(size, 2)
+    row["zone_back_settle_s"] = settle()
+    say("%d nodes: zone-c back, no node flagged failed after %.1f s" % (size, row["zone_back_settle_s"]))
+    timed_run(inv, recovery, size, "failover_recovery.yml, zone-c back", row, "failover_recovery_zone_back")
+    timed_run(inv, info, size, "redis_cluster_info after the zone's return (healthy)", row, "cluster_info_after")
     if not keep:
         stop_nodes()
     return row
 
 
+TABLE = [("redis_cli_create_s", "redis-cli --cluster create"), ("collection_form_s", "formation (collection)"),
+         ("cluster_info_s", "redis_cluster_info"), ("failover_recovery_healthy_s", "failover_recovery, healthy"),
+         ("failover_recovery_zone_down_s", "failover_recovery, zone-c killed"),
+         ("failover_recovery_zone_back_s", "failover_recovery, zone-c back"),
+         ("failover_recovery_healthy_controller_cpu_s", "healthy failover_recovery: controller CPU s"),
+         ("failover_recovery_healthy_connections_per_node_max", "healthy failover_recovery: connections per node"),
+         ("idle_cpu_per_node_pct", "idle CPU per node, % of a core"),
+         ("bus_messages_per_node_s", "bus messages sent per node per s")]
+
+
+def report(results, stem):
+    """Plots (PNG beside the JSON), the fit of each timed series against the nodes, and a Markdown table."""
+    import plots  # pylint: disable=import-outside-toplevel
+
+    rows = results["rows"]
+    plots.scaling(rows, plots.SCALE_FORMATION, "Forming the cluster: the collection and redis-cli", stem + "-formation.png")
+    plots.scaling(rows, plots.SCALE_RUNBOOKS, "Runbooks against the number of nodes", stem + "-runbooks.png")
+    results["fits"] = {}
+    if len(rows) > 1:
+        for key, _label in plots.SCALE_FORMATION + plots.SCALE_RUNBOOKS:
+            points = [(r["nodes"], r[key]) for r in rows if r.get(key)]
+            if len(points) > 1:
+                slope, intercept, exponent = plots.fit([x for x, _u in points], [y for _u, y in points])
+                results["fits"][key] = dict(seconds_per_node=round(slope, 4), intercept_s=round(intercept, 2),
+                                            exponent=round(exponent, 2))
+    lines = ["| | " + " | ".join(str(r["nodes"]) for r in rows) + " | s per node | exponent |",
+             "|---|" + "---|" * (len(rows) + 2)]
+    for key, label in TABLE:
+        got = results["fits"].get(key)
+        lines.append("| %s | %s | %s | %s |" % (label, " | ".join(str(r.get(key, "-")) for r in rows),
+                                               got["seconds_per_node"] if got else "", got["exponent"] if got else ""))
+    return "\n".join(lines)
+
+
 def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default=",".join(str(s) for s in SIZES))
+    parser.add_argument("--sizes", default=os.environ.get("SCALE_SIZES") or ",".join(str(s) for s in SIZES))
     parser.add_argument("--keep", action="store_true", help="leave the last size's nodes running")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -237,12 +378,12 @@ def main(argv):
     rows = [measure(size, args.keep and size == sizes[-1]) for size in sizes]
     results = dict(date=time.strftime("%Y-%m-%d"), sizes=sizes, rows=rows, cpus=os.cpu_count())
     os.makedirs(os.path.join(TOP, "bench", "results"), exist_ok=True)
-    path = os.path.join(TOP, "bench", "results", "scale-%s.json" % results["date"])
-    with open(path, "w") as fh:
+    stem = os.path.join(TOP, "bench", "results", "scale-%s" % results["date"])
+    table = report(results, stem)
+    with open(stem + ".json", "w") as fh:
         json.dump(results, fh, indent=1, sort_keys=True)
-    say("results in %s" % os.path.relpath(path, TOP))
-    for row in rows:
-        print(json.dumps(row, sort_keys=True))
+    say("results in %s.json, plots %s-*.png" % (os.path.relpath(stem, TOP), os.path.relpath(stem, TOP)))
+    print(table)
     return 0
 
 

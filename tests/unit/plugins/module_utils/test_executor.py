@@ -97,6 +97,33 @@ def test_meet_waits_for_reachable_members_only_and_for_the_new_node():
     assert not any(n == "redis-c2" for n, _unused in lab.sent)
 
 
+def test_replicas_moved_from_a_shard_go_one_at_a_time():
+    """Replicates of nodes that already serve a shard (a replica moved to another primary) are not batched: each
+    sync is awaited before the next replica leaves its primary, so no shard loses its last in-sync replica early."""
+    lab = Lab()
+    ids = dict((name, [x for x in view.splitlines() if "myself" in x][0].split()[0])
+               for name, view in healthy_views().items())
+
+    def replicate(name):
+        def hook(args):
+            view = lab.views[name]
+            line = [x for x in view.splitlines() if "myself" in x][0]
+            parts = line.split()
+            lab.views[name] = view.replace(line, " ".join(parts[:3] + [args[2]] + parts[4:]))
+            return "OK"
+        return hook
+    for name in ("redis-a2", "redis-b2"):
+        lab.hooks[(name, ("CLUSTER", "REPLICATE"))] = replicate(name)
+        lab.hooks[(name, ("INFO", "replication"))] = lambda args: "master_link_status:up\r\nmaster_sync_in_progress:0\r\n"
+    moves = [Action("replicate", "redis-a2", primary="redis-b1"), Action("replicate", "redis-b2", primary="redis-c1")]
+    done = executor(lab).run(moves)
+    assert done == [str(a) for a in moves]
+    order = [(n, args[:2]) for n, args in lab.sent if args[:2] in (["CLUSTER", "REPLICATE"], ["INFO", "replication"])]
+    assert order == [("redis-a2", ["CLUSTER", "REPLICATE"]), ("redis-a2", ["INFO", "replication"]),
+                     ("redis-b2", ["CLUSTER", "REPLICATE"]), ("redis-b2", ["INFO", "replication"])]
+    assert ("redis-a2", ["CLUSTER", "REPLICATE", ids["redis-b1"]]) in lab.sent
+
+
 def test_clean_up_actions_keep_their_results():
     lab = Lab()
     stream = {"length": 120}

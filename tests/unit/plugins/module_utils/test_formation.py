@@ -179,6 +179,58 @@ def test_apply_runs_meet_addslots_then_replicate_in_order():
     assert state["syncs"] == 2  # replicate() returned only once the replica's sync had finished
 
 
+def test_the_replicas_of_a_new_cluster_start_their_syncs_together():
+    """The free nodes' REPLICATE are all sent before any sync is awaited (in turn, each waited for the
+    primary's repl-diskless-sync-delay: 45 replicas took 4 minutes); each replica's sync is still awaited."""
+    state = {"met": False, "slots": False, "replica_of": {}, "syncs": {}}
+    ids = {h: "%040x" % (i + 1) for i, h in enumerate(ADDR.values())}
+    primaries = {"10.89.20.11": " 0-5460", "10.89.20.21": " 5461-10922", "10.89.20.31": " 10923-16383"}
+    log = []
+
+    def answer(argv):
+        host = argv[argv.index("-h") + 1]
+        cmd = argv[argv.index("--no-auth-warning") + 1:]
+        log.append((host, cmd[:2]))
+        if cmd[:2] == ["CLUSTER", "MEET"]:
+            state["met"] = True
+            return 0, "OK\n", ""
+        if cmd[:2] == ["CLUSTER", "ADDSLOTSRANGE"]:
+            state["slots"] = True
+            return 0, "OK\n", ""
+        if cmd[:2] == ["CLUSTER", "REPLICATE"]:
+            state["replica_of"][host] = cmd[2]
+            return 0, "OK\n", ""
+        if cmd[:2] == ["CLUSTER", "NODES"]:
+            lines = []
+            for h, node_id in ids.items():
+                if not state["met"] and h != host:
+                    continue
+                following = state["replica_of"].get(h)
+                flags = ("myself," if h == host else "") + ("slave" if following else "master")
+                slots = primaries.get(h, "") if state["slots"] else ""
+                lines.append("%s %s:6379@16379 %s %s 0 0 0 connected%s" % (node_id, h, flags, following or "-", slots))
+            return 0, "\n".join(lines) + "\n", ""
+        if cmd[:2] == ["CLUSTER", "INFO"]:
+            return 0, "cluster_state:ok\r\n", ""
+        if cmd == ["INFO", "replication"] and host in state["replica_of"]:
+            state["syncs"][host] = state["syncs"].get(host, 0) + 1
+            done = state["syncs"][host] > 2
+            return 0, "role:slave\r\nmaster_link_status:%s\r\nmaster_sync_in_progress:%d\r\n" % (
+                "up" if done else "down", 0 if done else 1), ""
+        raise AssertionError(cmd)
+    runner = FakeRunner(answer)
+    cli = RedisCli(runner, "redis-cli", "admin", "p", "/ca", "/c", "/k")
+    topo = Topology(INVENTORY, fresh_views())
+    actions, _unused = plan_cluster(topo)
+    clock = iter(range(1000))
+    done = Executor(cli, Waiter(30, lambda s: None, lambda: next(clock)), topo).run(actions)
+    assert sum(1 for line in done if "REPLICATE" in line) == 3
+    first_sync = log.index([x for x in log if x[1] == ["INFO", "replication"]][0])
+    replicates = [i for i, x in enumerate(log) if x[1] == ["CLUSTER", "REPLICATE"]]
+    assert len(replicates) == 3 and max(replicates) < first_sync
+    assert sorted(state["syncs"].values()) == [3, 3, 3]  # each asked until done, and not once more
+
+
 def test_a_node_from_another_cluster_or_with_data_is_refused_at_meet():
     views = fresh_views()
     # c2 still knows the three nodes of another cluster and holds its slots
