@@ -101,10 +101,13 @@ class Executor:
 
     # -- cluster membership
     def _meet(self, meets):
-        """CLUSTER MEET each node through its `via`, then wait until the new nodes, the nodes they were
+        """CLUSTER MEET each node through its `via` (all of one via's in one pipeline), then wait until the new nodes, the nodes they were
         met through and every reachable member know each other (no handshake left)."""
-        for a in meets:
-            self._run(a["via"], "CLUSTER", "MEET", a["host"], a["port"])
+        by_via = {}
+        for a in meets:  # one pipeline per node met through (at 90 nodes: 89 redis-cli processes before)
+            by_via.setdefault(a["via"], []).append(["CLUSTER", "MEET", a["host"], a["port"]])
+        for via in sorted(by_via):
+            self._pipe(via, by_via[via])
         members = [n for n in self.topology.members() if n in self.topology.myself]
         involved = sorted(set([a["via"] for a in meets] + [a["node"] for a in meets] + members))
 

@@ -115,6 +115,9 @@ fi
 """
 
 
+EXTRA_VARS = {}  # --set name=value: group vars of the generated inventory (a lever measured against the defaults)
+
+
 def inventory(size, out):
     """The generated inventory: one host per node, all reached over SSH at the scale host."""
     hosts = dict((name, {"ansible_host": SCALE_IP, "redis_zone": zone, "redis_announce_ip": address,
@@ -136,7 +139,7 @@ def inventory(size, out):
     with open(os.path.join(out, "group_vars", "redis.yml"), "w") as fh:
         fh.write(re.sub(r"(?m)^_lab_secrets:.*$", "", lab))
         fh.write("\n# bench-scale\n")
-        for key, value in group.items():
+        for key, value in list(group.items()) + sorted(EXTRA_VARS.items()):
             fh.write("%s: %s\n" % (key, json.dumps(value)))
     return out
 
@@ -155,6 +158,9 @@ def playbook(inv, path, *extra, **kwargs):
     seconds = round(time.time() - started, 2)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     LAST.update(cpu_s=round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 2), rc=done.returncode)
+    log = os.path.join(os.path.dirname(inv), "%s.log" % os.path.splitext(os.path.basename(path))[0])
+    with open(log, "a") as fh:  # each run's output (with ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks: its profile)
+        fh.write(done.stdout)
     if done.returncode != 0 and not kwargs.get("allow_failure"):
         raise SystemExit("%s failed after %s s:\n%s" % (os.path.basename(path), seconds, done.stdout[-4000:]))
     return seconds, done.stdout
@@ -165,7 +171,8 @@ def render(inv, rendered):
     if os.path.isdir(rendered):
         shutil.rmtree(rendered)
     playbook(inv, os.path.join(TOP, "tools", "bench", "scale_render.yml"), "-e", "scale_out=" + rendered,
-             "-e", "_lab_secrets=" + os.path.join(TOP, ".cache", "lab", "secrets"))
+             "-e", "_lab_secrets=" + os.path.join(TOP, ".cache", "lab", "secrets"),
+             "-e", json.dumps(EXTRA_VARS))  # above the play's vars_files, as the inventory is not
 
 
 def start_nodes(size, inv, rendered):
@@ -258,9 +265,11 @@ def timed_run(inv, path, size, label, row, key, *extra, **kwargs):
 def idle_cost(size, row, seconds=10):
     """What the idle cluster costs: CPU per node (the cluster bus pings every node every ping interval) and bus
     messages per second sent by one node."""
+    def sent():
+        return int(re.search(r"cluster_stats_messages_sent:(\d+)", on_host(
+            'REDISCLI_AUTH="$(cat /etc/redis/scale-admin.pass)" %s -h 127.0.1.1 cluster info' % _CLI)).group(1))
+
     first = node_stats(size)
-    sent = lambda: int(re.search(r"cluster_stats_messages_sent:(\d+)", on_host(
-        'REDISCLI_AUTH="$(cat /etc/redis/scale-admin.pass)" %s -h 127.0.1.1 cluster info' % _CLI)).group(1))
     messages = sent()
     time.sleep(seconds)
     messages = sent() - messages
@@ -362,8 +371,9 @@ def report(results, stem):
              "|---|" + "---|" * (len(rows) + 2)]
     for key, label in TABLE:
         got = results["fits"].get(key)
-        lines.append("| %s | %s | %s | %s |" % (label, " | ".join(str(r.get(key, "-")) for r in rows),
-                                               got["seconds_per_node"] if got else "", got["exponent"] if got else ""))
+        values = " | ".join(str(r.get(key, "-")) for r in rows)
+        fitted = (got["seconds_per_node"], got["exponent"]) if got else ("", "")
+        lines.append("| %s | %s | %s | %s |" % ((label, values) + fitted))
     return "\n".join(lines)
 
 
@@ -371,14 +381,20 @@ def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=os.environ.get("SCALE_SIZES") or ",".join(str(s) for s in SIZES))
     parser.add_argument("--keep", action="store_true", help="leave the last size's nodes running")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a variable for every node (a lever: e.g. redis_node_ping_interval_ms=1000)")
+    parser.add_argument("--label", default="", help="suffix of the results' names")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
+    for item in args.set:
+        name, _sep, value = item.partition("=")
+        EXTRA_VARS[name] = int(value) if value.isdigit() else value
     say("starting the scale host %s (%s)" % (NAME, SCALE_IP))
     host_up()
     rows = [measure(size, args.keep and size == sizes[-1]) for size in sizes]
-    results = dict(date=time.strftime("%Y-%m-%d"), sizes=sizes, rows=rows, cpus=os.cpu_count())
+    results = dict(date=time.strftime("%Y-%m-%d"), sizes=sizes, rows=rows, cpus=os.cpu_count(), settings=EXTRA_VARS)
     os.makedirs(os.path.join(TOP, "bench", "results"), exist_ok=True)
-    stem = os.path.join(TOP, "bench", "results", "scale-%s" % results["date"])
+    stem = os.path.join(TOP, "bench", "results", "scale-%s%s" % (results["date"], "-" + args.label if args.label else ""))
     table = report(results, stem)
     with open(stem + ".json", "w") as fh:
         json.dump(results, fh, indent=1, sort_keys=True)

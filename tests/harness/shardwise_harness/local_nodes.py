@@ -87,3 +87,20 @@ def start(work, password, extra=()):
             proc.wait()
         raise
     return ports, procs
+
+
+def fixture(tmp_path_factory, password, extra=()):
+    """A pytest fixture's body: start() in a fresh folder, yield {name: port}, kill the nodes afterwards. Fails the
+    test (pytest.fail) without an archive."""
+    import pytest  # pylint: disable=import-outside-toplevel
+
+    try:
+        ports, procs = start(str(tmp_path_factory.mktemp("redis")), password, extra)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield ports
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()

@@ -1,4 +1,6 @@
 """RedisCli (argv, secrets, errors, timeouts) and Waiter, with a fake command runner."""
+import json
+
 import pytest
 
 from ansible_collections.shardwise.redis.plugins.module_utils.cli import (
@@ -6,15 +8,28 @@ from ansible_collections.shardwise.redis.plugins.module_utils.cli import (
 
 
 class FakeRunner:
-    """Records redis-cli calls; answers from a function of the argv."""
+    """Records redis-cli calls; answers from a function of the argv. Commands piped on stdin (RedisCli.pipe
+    without the native connection) are answered one line at a time, as redis-cli --json does, and recorded as
+    if each had been its own call."""
 
     def __init__(self, answer):
         self.calls = []
         self.answer = answer
 
-    def __call__(self, argv, environ_update=None):
-        self.calls.append((argv, environ_update))
-        return self.answer(argv)
+    def __call__(self, argv, data=None, environ_update=None):
+        if data is None:
+            self.calls.append((argv, environ_update))
+            return self.answer(argv)
+        base = [a for a in argv if a != "--json"]
+        replies = []
+        for line in data.split("\n"):
+            call = base + json.loads("[" + line.replace('" "', '", "') + "]")
+            self.calls.append((call, environ_update))
+            rc, out, err = self.answer(call)
+            if rc != 0:
+                return rc, "", err
+            replies.append(json.dumps(out.strip()))
+        return 0, "\n".join(replies) + "\n", ""
 
 
 def test_runner_passes_password_by_environment_and_names_errors():

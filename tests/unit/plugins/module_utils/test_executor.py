@@ -21,9 +21,11 @@ class Lab:
         self.views = dict(views or healthy_views())
         self.sent = []  # (node name, command)
         self.hooks = {}  # (name, first word(s)) -> function(args) -> reply text
+        self.processes = []  # (node name, number of commands) of each redis-cli run
 
     def __call__(self, argv, data=None, environ_update=None):
         name = NAME[argv[argv.index("-h") + 1]]
+        self.processes.append((name, 1 if data is None else len(data.split("\n"))))
         if data is not None:
             replies = []
             for line in data.split("\n"):
@@ -122,6 +124,15 @@ def test_replicas_moved_from_a_shard_go_one_at_a_time():
     assert order == [("redis-a2", ["CLUSTER", "REPLICATE"]), ("redis-a2", ["INFO", "replication"]),
                      ("redis-b2", ["CLUSTER", "REPLICATE"]), ("redis-b2", ["INFO", "replication"])]
     assert ("redis-a2", ["CLUSTER", "REPLICATE", ids["redis-b1"]]) in lab.sent
+
+
+def test_meets_through_one_node_share_one_pipeline():
+    views = healthy_views()
+    lab = Lab(views)
+    meets = [Action("meet", name, via="redis-a1", host=ADDR[name], port=6379) for name in ("redis-a2", "redis-b1")]
+    executor(lab, views).run(meets)
+    assert [p for p in lab.processes if p[0] == "redis-a1" and p[1] > 1] == [("redis-a1", 2)]
+    assert sum(1 for n, args in lab.sent if args[:2] == ["CLUSTER", "MEET"]) == 2
 
 
 def test_clean_up_actions_keep_their_results():

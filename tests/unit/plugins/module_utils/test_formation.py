@@ -132,103 +132,80 @@ def test_infeasible_zones_are_refused_before_any_action():
         plan_cluster(Topology(inventory, fresh_views()))
 
 
-def test_apply_runs_meet_addslots_then_replicate_in_order():
-    state = {"met": False, "slots": False}
-    ids = {h: "%040x" % (i + 1) for i, h in enumerate(ADDR.values())}
+class FormingLab:
+    """A scripted redis-cli for formation: MEET, ADDSLOTSRANGE and REPLICATE change what CLUSTER NODES says next
+    (`slots`: address -> the slots its node gets); a replica's sync is done at its `syncs`-th INFO replication."""
 
-    def answer(argv):
+    def __init__(self, slots, syncs):
+        self.ids = {h: "%040x" % (i + 1) for i, h in enumerate(ADDR.values())}
+        self.slots, self.needed = slots, syncs
+        self.met = self.slotted = False
+        self.replica_of, self.syncs, self.log = {}, {}, []
+
+    def __call__(self, argv):
         host = argv[argv.index("-h") + 1]
         cmd = argv[argv.index("--no-auth-warning") + 1:]
+        self.log.append((host, cmd[:2]))
         if cmd[:2] == ["CLUSTER", "MEET"]:
-            state["met"] = True
+            self.met = True
             return 0, "OK\n", ""
         if cmd[:2] == ["CLUSTER", "ADDSLOTSRANGE"]:
-            state["slots"] = True
+            self.slotted = True
             return 0, "OK\n", ""
         if cmd[:2] == ["CLUSTER", "REPLICATE"]:
-            assert state["met"] and state["slots"]
-            state.setdefault("replica_of", {})[host] = cmd[2]
+            assert self.met and self.slotted
+            self.replica_of[host] = cmd[2]
             return 0, "OK\n", ""
         if cmd[:2] == ["CLUSTER", "NODES"]:
             lines = []
-            for h, node_id in ids.items():
-                if not state["met"] and h != host:
+            for h, node_id in self.ids.items():
+                if not self.met and h != host:
                     continue
-                following = state.get("replica_of", {}).get(h)
+                following = self.replica_of.get(h)
                 flags = ("myself," if h == host else "") + ("slave" if following else "master")
-                slots = " 0-5460" if state["slots"] and h == "10.89.20.11" else ""
+                slots = self.slots.get(h, "") if self.slotted else ""
                 lines.append("%s %s:6379@16379 %s %s 0 0 0 connected%s" % (node_id, h, flags, following or "-", slots))
             return 0, "\n".join(lines) + "\n", ""
-        if cmd == ["INFO", "replication"] and host in state.get("replica_of", {}):
-            # the replica's sync: in progress on the first look, done on the next
-            state["syncs"] = state.get("syncs", 0) + 1
-            done = state["syncs"] > 1
+        if cmd[:2] == ["CLUSTER", "INFO"]:
+            return 0, "cluster_state:ok\r\n", ""
+        if cmd == ["INFO", "replication"] and host in self.replica_of:
+            self.syncs[host] = self.syncs.get(host, 0) + 1
+            done = self.syncs[host] >= self.needed
             return 0, "role:slave\r\nmaster_link_status:%s\r\nmaster_sync_in_progress:%d\r\n" % (
                 "up" if done else "down", 0 if done else 1), ""
         raise AssertionError(cmd)
-    runner = FakeRunner(answer)
-    cli = RedisCli(runner, "redis-cli", "admin", "p", "/ca", "/c", "/k")
-    topo = Topology(INVENTORY, fresh_views())
-    actions, _unused = plan_cluster(topo)
+
+
+def form(lab, actions):
+    runner = FakeRunner(lab)
     clock = iter(range(1000))
+    executor = Executor(RedisCli(runner, "redis-cli", "admin", "p", "/ca", "/c", "/k"),
+                        Waiter(30, lambda s: None, lambda: next(clock)), Topology(INVENTORY, fresh_views()))
+    return runner, executor.run(actions)
+
+
+def test_apply_runs_meet_addslots_then_replicate_in_order():
+    lab = FormingLab({"10.89.20.11": " 0-5460"}, syncs=2)  # the sync in progress on the first look, done on the next
+    actions, _unused = plan_cluster(Topology(INVENTORY, fresh_views()))
     subset = [a for a in actions if a["op"] == "meet" or a["node"] in ("redis-a1", "redis-b2")]
-    done = Executor(cli, Waiter(30, lambda s: None, lambda: next(clock)), topo).run(subset)
+    runner, done = form(lab, subset)
     sent = [c[0][c[0].index("--no-auth-warning") + 1:][:2] for c in runner.calls]
     assert sent.index(["CLUSTER", "MEET"]) < sent.index(["CLUSTER", "ADDSLOTSRANGE"]) < sent.index(["CLUSTER", "REPLICATE"])
     assert done[-1] == "CLUSTER REPLICATE redis-a1 on redis-b2"
-    assert state["syncs"] == 2  # replicate() returned only once the replica's sync had finished
+    assert list(lab.syncs.values()) == [2]  # replicate() returned only once the replica's sync had finished
 
 
 def test_the_replicas_of_a_new_cluster_start_their_syncs_together():
     """The free nodes' REPLICATE are all sent before any sync is awaited (in turn, each waited for the
     primary's repl-diskless-sync-delay: 45 replicas took 4 minutes); each replica's sync is still awaited."""
-    state = {"met": False, "slots": False, "replica_of": {}, "syncs": {}}
-    ids = {h: "%040x" % (i + 1) for i, h in enumerate(ADDR.values())}
-    primaries = {"10.89.20.11": " 0-5460", "10.89.20.21": " 5461-10922", "10.89.20.31": " 10923-16383"}
-    log = []
-
-    def answer(argv):
-        host = argv[argv.index("-h") + 1]
-        cmd = argv[argv.index("--no-auth-warning") + 1:]
-        log.append((host, cmd[:2]))
-        if cmd[:2] == ["CLUSTER", "MEET"]:
-            state["met"] = True
-            return 0, "OK\n", ""
-        if cmd[:2] == ["CLUSTER", "ADDSLOTSRANGE"]:
-            state["slots"] = True
-            return 0, "OK\n", ""
-        if cmd[:2] == ["CLUSTER", "REPLICATE"]:
-            state["replica_of"][host] = cmd[2]
-            return 0, "OK\n", ""
-        if cmd[:2] == ["CLUSTER", "NODES"]:
-            lines = []
-            for h, node_id in ids.items():
-                if not state["met"] and h != host:
-                    continue
-                following = state["replica_of"].get(h)
-                flags = ("myself," if h == host else "") + ("slave" if following else "master")
-                slots = primaries.get(h, "") if state["slots"] else ""
-                lines.append("%s %s:6379@16379 %s %s 0 0 0 connected%s" % (node_id, h, flags, following or "-", slots))
-            return 0, "\n".join(lines) + "\n", ""
-        if cmd[:2] == ["CLUSTER", "INFO"]:
-            return 0, "cluster_state:ok\r\n", ""
-        if cmd == ["INFO", "replication"] and host in state["replica_of"]:
-            state["syncs"][host] = state["syncs"].get(host, 0) + 1
-            done = state["syncs"][host] > 2
-            return 0, "role:slave\r\nmaster_link_status:%s\r\nmaster_sync_in_progress:%d\r\n" % (
-                "up" if done else "down", 0 if done else 1), ""
-        raise AssertionError(cmd)
-    runner = FakeRunner(answer)
-    cli = RedisCli(runner, "redis-cli", "admin", "p", "/ca", "/c", "/k")
-    topo = Topology(INVENTORY, fresh_views())
-    actions, _unused = plan_cluster(topo)
-    clock = iter(range(1000))
-    done = Executor(cli, Waiter(30, lambda s: None, lambda: next(clock)), topo).run(actions)
+    lab = FormingLab({"10.89.20.11": " 0-5460", "10.89.20.21": " 5461-10922", "10.89.20.31": " 10923-16383"}, syncs=3)
+    actions, _unused = plan_cluster(Topology(INVENTORY, fresh_views()))
+    _unused, done = form(lab, actions)
     assert sum(1 for line in done if "REPLICATE" in line) == 3
-    first_sync = log.index([x for x in log if x[1] == ["INFO", "replication"]][0])
-    replicates = [i for i, x in enumerate(log) if x[1] == ["CLUSTER", "REPLICATE"]]
+    first_sync = lab.log.index([x for x in lab.log if x[1] == ["INFO", "replication"]][0])
+    replicates = [i for i, x in enumerate(lab.log) if x[1] == ["CLUSTER", "REPLICATE"]]
     assert len(replicates) == 3 and max(replicates) < first_sync
-    assert sorted(state["syncs"].values()) == [3, 3, 3]  # each asked until done, and not once more
+    assert sorted(lab.syncs.values()) == [3, 3, 3]  # each asked until done, and not once more
 
 
 def test_a_node_from_another_cluster_or_with_data_is_refused_at_meet():

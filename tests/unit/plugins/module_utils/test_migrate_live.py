@@ -35,17 +35,7 @@ return 1
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """Two primaries (slots 0-8191, 8192-16383), user admin with PASSWORD; yields {name: port}."""
-    try:
-        ports, procs = local_nodes.start(str(tmp_path_factory.mktemp("redis")), PASSWORD,
-                                         ["--slowlog-log-slower-than", "0", "--slowlog-max-len", "100000"])
-    except RuntimeError as exc:
-        pytest.fail(str(exc))
-    try:
-        yield ports
-    finally:
-        for proc in procs:
-            proc.kill()
-            proc.wait()
+    yield from local_nodes.fixture(tmp_path_factory, PASSWORD, ["--slowlog-log-slower-than", "0", "--slowlog-max-len", "100000"])
 
 
 @pytest.fixture

@@ -13,17 +13,7 @@ PASSWORD = "live-admin-password-0123456789"
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    try:
-        ports, procs = local_nodes.start(str(tmp_path_factory.mktemp("redis")), PASSWORD,
-                                         ["--min-replicas-to-write", "0"])
-    except RuntimeError as exc:
-        pytest.fail(str(exc))
-    try:
-        yield ports
-    finally:
-        for proc in procs:
-            proc.kill()
-            proc.wait()
+    yield from local_nodes.fixture(tmp_path_factory, PASSWORD, ["--min-replicas-to-write", "0"])
 
 
 def test_gather_reads_each_node_over_one_connection(cluster, monkeypatch):
